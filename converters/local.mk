@@ -1,0 +1,1 @@
+# converters: see Makefile.am

@@ -1,0 +1,1 @@
+# container sources and tests (libfmt/container.mk)

@@ -1,0 +1,1 @@
+# safetensors sources and tests (libfmt/safetensors.mk)

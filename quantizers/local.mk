@@ -1,0 +1,1 @@
+# quantizers: see Makefile.am

@@ -1,0 +1,1 @@
+# verify: see Makefile.am
