@@ -77,7 +77,7 @@ static char *join(const char *a, const char *b)
     static char buf[8][4096];
     static int k;
     char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", a, b);
+    if (snprintf(p, sizeof buf[0], "%s/%s", a, b) >= (int)sizeof buf[0]) exit(99);
     return p;
 }
 
@@ -571,7 +571,7 @@ static void test_malformed(void)
         char name[32];
         snprintf(name, sizeof name, "c%02zu", i);
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/%s", top, name);
+        if (snprintf(dir, sizeof dir, "%s/%s", top, name) >= (int)sizeof dir) exit(99);
         CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
         bb b = {0};
         cases[i].gen(&b, dir);
