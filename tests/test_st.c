@@ -11,9 +11,12 @@
  *    package (tests/data/make_st_reference.py): every value is compared
  *    with numbers written down here, and the C writer must reproduce the
  *    file byte for byte.
+ * ST_SHOW=1 prints the message of every malformed case.
  * Storage is bit-exact, so every comparison is exact (memcmp).
  */
+#define _XOPEN_SOURCE 700 /* nftw, for cleaning up */
 #include <dirent.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,6 +591,7 @@ static void test_malformed(void)
               cases[i].label, err.msg, cases[i].msg);
         CHECK(strstr(err.msg, path) != NULL,
               "case '%s': message does not name the file: %s", cases[i].label, err.msg);
+        if (getenv("ST_SHOW")) printf("%-30s %s\n", cases[i].label, err.msg);
         if (s == SLQ_OK) slq_st_close(st);
     }
 }
@@ -695,7 +699,7 @@ static int ref_tensors(ref *r)
     R("bool", SLQ_BOOL, 1, {3});
     bb_put(&r[n - 1].data, "\x01\x00\x01", 3);
     R("empty", SLQ_F32, 2, {0, 3});
-    R("a.weight", SLQ_F32, 8, {1, 1, 1, 1, 1, 1, 2, 1});
+    R("a.w", SLQ_F32, 8, {1, 1, 1, 1, 1, 1, 2, 1});
     bb_f32(&r[n - 1].data, 3), bb_f32(&r[n - 1].data, -4);
 #undef R
     return n;
@@ -770,6 +774,12 @@ static void test_reference(const char *refpath)
     for (int i = 0; i < nr; i++) free(r[i].data.p);
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
 int main(void)
 {
     const char *srcdir = getenv("srcdir");
@@ -783,5 +793,7 @@ int main(void)
     test_malformed();
     test_corruptions(refpath);
     test_reference(refpath);
+    /* Leave the files for inspection when something failed. */
+    if (!check_failures) nftw(check_tmpdir(), rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     CHECK_DONE();
 }

@@ -52,7 +52,7 @@ def main(path):
         "u64": raw("uint64", (2,), np.array([2**64 - 1, 12345678901234567890], "<u8")),
         "bool": raw("bool", (3,), np.array([True, False, True])),
         "empty": raw("float32", (0, 3), np.zeros((0, 3), "<f4")),
-        "a.weight": raw("float32", (1, 1, 1, 1, 1, 1, 2, 1), np.array([3.0, -4.0], "<f4")),
+        "a.w": raw("float32", (1, 1, 1, 1, 1, 1, 2, 1), np.array([3.0, -4.0], "<f4")),
     }
     safetensors.serialize_file(t, path, metadata={"format": "pt"})
 
