@@ -505,7 +505,7 @@ static slq_status open_index(slq_safetensors *st, const char *path, slq_error *e
     }
     if (s) goto out;
 
-    qsort(st->t, st->nt, sizeof *st->t, cmp_tensor_name);
+    if (st->nt > 1) qsort(st->t, st->nt, sizeof *st->t, cmp_tensor_name); /* t may be NULL */
     for (i = 1; i < st->nt; i++)
         if (!strcmp(st->t[i - 1].name, st->t[i].name)) {
             s = slq_fail(err, SLQ_E_CORRUPT, "%s: tensor '%s' appears in two shards, %s and %s",
@@ -564,7 +564,7 @@ slq_status slq_st_open(const char *path, slq_safetensors **out, slq_error *err)
         s = st->shards ? add_shard(st, "", 0, path, err)
                        : slq_fail(err, SLQ_E_NOMEM, "%s: out of memory", path);
         if (!s) s = parse_shard(st, 0, 1, err);
-        if (!s) qsort(st->t, st->nt, sizeof *st->t, cmp_tensor_name);
+        if (!s && st->nt > 1) qsort(st->t, st->nt, sizeof *st->t, cmp_tensor_name);
     }
     if (s) {
         slq_st_close(st);
