@@ -28,37 +28,81 @@
 #include <math.h>
 
 /* x is within this distance (in steps) of a midpoint between two codes:
- * decide between them by comparing the decoded values exactly.  Rounding of
- * the grid values fl32(s k), |k| <= 256, moves a midpoint by at most
- * 256 * 2^-24 < 2e-5 steps and t = x/s + zero is exact to ~1e-13, so beyond
- * 1e-3 round(t) is the nearest code for certain. */
-#define MIDPOINT_BAND 1e-3
+ * decide between them by comparing the decoded values exactly.  The fast
+ * estimate t = x * fl(1/s) + zero is computed in float32: for |t| < 2^10 its
+ * error is below 4 * 2^10 * 2^-24 < 3e-4 steps, and rounding of the grid
+ * values fl32(s k), |k| <= 256, moves a midpoint by less than 2e-5 steps, so
+ * outside this band the nearest code is certainly the one t rounds to.
+ * (Larger |t| means x is far outside the grid and clamps either way.) */
+#define MIDPOINT_BAND 1e-3f
 
-static int nearest_code(float x, float s, int zero, int qmax)
+/* The exact choice between codes lo and lo+1: nearer decoded value, the
+ * lower code on a tie. */
+static int pick_exact(float x, float s, int lo, int zero)
 {
-    double t = (double)x / (double)s + zero;
-    double fl = floor(t);
-    int q0 = (int)fmax(fmin(fl, (double)qmax), -1.0); /* candidate below, may be -1 */
-    if (t - fl < 0.5 - MIDPOINT_BAND || t - fl > 0.5 + MIDPOINT_BAND) {
-        double r = floor(t + 0.5);
-        if (r < 0) return 0;
-        if (r > qmax) return qmax;
-        return (int)r;
-    }
-    int lo = q0 < 0 ? 0 : q0, hi = q0 + 1 > qmax ? qmax : q0 + 1;
-    if (t < 0) lo = hi = 0;
     double dlo = fabs((double)x - (double)slq_rtn_decode(s, lo, zero));
-    double dhi = fabs((double)x - (double)slq_rtn_decode(s, hi, zero));
-    return dhi < dlo ? hi : lo;
+    double dhi = fabs((double)x - (double)slq_rtn_decode(s, lo + 1, zero));
+    return dhi < dlo ? lo + 1 : lo;
 }
 
-/* Squared error of x on grid (s, zero), writing codes when `codes` != NULL. */
+static inline int nearest_code(float x, float s, float inv, int zero, int qmax)
+{
+    /* branch-free except for the rare midpoint band: the data decide the
+     * rounding direction half the time, which a branch would mispredict */
+    float t = x * inv + (float)zero;
+    t = t > 0.0f ? t : 0.0f;               /* the grid is monotone: clamp (not */
+    t = t < (float)qmax ? t : (float)qmax; /* fminf, a libm call under NaN rules) */
+    int k = (int)t;                        /* floor: t >= 0 */
+    float f = t - (float)k;                /* exact: k <= t < k + 1 <= 2^8 */
+    int q = k + (f > 0.5f);
+    if (fabsf(f - 0.5f) <= MIDPOINT_BAND) q = pick_exact(x, s, k, zero);
+    return q;
+}
+
+/* Squared error of x on grid (s, zero), writing codes when `codes` != NULL.
+ * Each term is formed exactly as the reference does (float64 difference of x
+ * and the float32 decoded value) and summed in element order.  Blocks of
+ * BLK elements go through simple loops the compiler can vectorize (codes,
+ * decoded values, squared differences) and only the running sum is scalar. */
+#define BLK 64
 static double grid_error(const float *x, size_t n, float s, int zero, int qmax,
                          uint8_t *codes)
 {
     double e = 0;
+    float inv = s > 0 ? 1.0f / s : 0;
+    if (s > 0 && isfinite(inv)) {
+        const float zf = (float)zero, qf = (float)qmax;
+        for (size_t b = 0; b < n; b += BLK) {
+            size_t m = n - b < BLK ? n - b : BLK;
+            int q[BLK], band = 0;
+            double dd[BLK];
+            for (size_t i = 0; i < m; i++) {
+                float t = x[b + i] * inv + zf;
+                t = t > 0.0f ? t : 0.0f;     /* the grid is monotone: clamp */
+                t = t < qf ? t : qf;
+                int k = (int)t;              /* floor: t >= 0 */
+                float f = t - (float)k;      /* exact: k <= t < k + 1 <= 2^8 */
+                q[i] = k + (f > 0.5f);
+                band |= fabsf(f - 0.5f) <= MIDPOINT_BAND;
+            }
+            if (band) /* rare: settle near-midpoints exactly */
+                for (size_t i = 0; i < m; i++) q[i] = nearest_code(x[b + i], s, inv, zero, qmax);
+            for (size_t i = 0; i < m; i++) {
+                double d = (double)x[b + i] - (double)(s * (float)(q[i] - zero));
+                dd[i] = d * d;
+            }
+            for (size_t i = 0; i < m; i++) e += dd[i];
+            if (codes)
+                for (size_t i = 0; i < m; i++) codes[b + i] = (uint8_t)q[i];
+        }
+        return e;
+    }
+    /* s = 0: everything decodes to 0 (codes stay at the zero level); a
+     * subnormal F32 scale has no finite inverse: walk the monotone grid */
     for (size_t i = 0; i < n; i++) {
-        int q = s > 0 ? nearest_code(x[i], s, zero, qmax) : zero;
+        int q = zero;
+        if (s > 0)
+            for (q = 0; q < qmax && pick_exact(x[i], s, q, zero) == q + 1;) q++;
         double d = (double)x[i] - (double)slq_rtn_decode(s, q, zero);
         e += d * d;
         if (codes) codes[i] = (uint8_t)q;

@@ -2,7 +2,7 @@
  *
  *   slqconv_helper gen DIR [--hidden H] [--layers L] [--seed S] [--bad DEFECT]
  *       write DIR/model.safetensors and DIR/config.json of a small Llama-like
- *       model (BF16 linears, F32 norms, an F16 lm_head; Student-t weights with
+ *       model (BF16 linears, F32 norms, an F16 lm_head; Laplace weights with
  *       outlier columns).  DEFECT adds one problem: i32 (an I32 buffer),
  *       f64 (an F64 linear weight), gptq (a *.qweight tensor), nan (a NaN in a
  *       linear weight), qconfig (quantization_config in config.json).
@@ -28,14 +28,11 @@ static double unif(void)
     return ((z >> 11) + 0.5) / 9007199254740992.0;
 }
 static double gauss(void) { return sqrt(-2 * log(unif())) * cos(6.283185307179586 * unif()); }
-static double student_t4(void)
+/* Laplace: heavier tails than a Gaussian, at one log per value */
+static double laplace(void)
 {
-    double c = 0;
-    for (int i = 0; i < 4; i++) {
-        double g = gauss();
-        c += g * g;
-    }
-    return gauss() / sqrt(c / 4);
+    double u = unif() - 0.5;
+    return u < 0 ? log(1 + 2 * u) : -log(1 - 2 * u);
 }
 
 typedef struct spec {
@@ -110,7 +107,7 @@ static int gen(int argc, char **argv)
         void *buf = malloc(numel * (es > 4 ? es : 4));
         float *f = malloc(numel * sizeof *f);
         for (uint64_t k = 0; k < numel; k++) {
-            double v = sp[i].kind == 1 ? 1 + 0.1 * gauss() : 0.02 * student_t4();
+            double v = sp[i].kind == 1 ? 1 + 0.1 * gauss() : 0.02 * laplace();
             uint64_t c = k % cols;
             if (sp[i].kind == 0 && (c == 5 || c == cols / 2)) v *= 20; /* outlier columns */
             f[k] = (float)v;
