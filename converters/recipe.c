@@ -242,16 +242,18 @@ slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err)
                 st = sc_recipe_add_bits_for(r, spec, &e2);
             }
         } else {
-            cJSON_Delete(root);
-            return fail(err,
-                        "recipe %s: unknown key '%s' (known: method, bits, group_size, sym, "
-                        "scale_dtype, clip_search, clip_min, clip_steps, keep, bits_for)",
-                        path, k);
+            fail(err,
+                 "recipe %s: unknown key '%s' (known: method, bits, group_size, sym, "
+                 "scale_dtype, clip_search, clip_min, clip_steps, keep, bits_for)",
+                 path, k);
+            cJSON_Delete(root); /* after formatting: k points into it */
+            return SLQ_E_ARG;
         }
         continue;
     type:
+        fail(err, "recipe %s: key '%s' has the wrong type", path, k);
         cJSON_Delete(root);
-        return fail(err, "recipe %s: key '%s' has the wrong type", path, k);
+        return SLQ_E_ARG;
     }
     cJSON_Delete(root);
     if (st) return fail(err, "recipe %s: %s", path, e2.msg);
