@@ -93,6 +93,10 @@ TEXTS = [
     "<s>[INST] Hi [/INST]",
     "Ünïcödé ÅÄÖ ǅ ﬁ ß ẞ Ǳ",
     "Hangul: 한국어 텍스트 \u1100\u1161\u11a8",
+    # NFC corner cases: reordering, blocking, singletons, exclusions, Hangul LV+T
+    "\u0061\u0301\u0316 \u0061\u0316\u0301 \u0958 \u0915\u093c \u1e0b\u0323 "
+    "\u0071\u0307\u0323 \u00c5\u0301 \u1100\u1161\u11a8\u11a8 \uac00\u11a8 \u0344 "
+    "\u0f73 \u2000\u2001 \u0041\u0308\u0304 \u01d5\u0323 \u0065\u0302\u0300",
     "a\u0328\u0301 o\u031b\u0323 \u0041\u030a \u212b \u2126",
     "zero\u200bwidth\u200djoiner\ufeffbom",
     "!!!??? ... --- *** ### @@@ $$$ %%% ^^^",
@@ -124,6 +128,15 @@ def train_bpe(tok, vocab_size, special, alphabet=None, lines=None):
         kw["initial_alphabet"] = alphabet
     tok.train_from_iterator(lines if lines is not None else corpus(), trainers.BpeTrainer(**kw))
     return tok
+
+
+def legacy_merges(js):
+    """Rewrite the merges as "a b" strings, as older tokenizer.json files
+    (GPT-2, Llama 2, Mistral) have them; HF reads both forms."""
+    d = json.loads(js)
+    d["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m
+                            for m in d["model"]["merges"]]
+    return json.dumps(d, ensure_ascii=False)
 
 
 def gpt2():
@@ -234,6 +247,9 @@ def sentencepiece(byte_fallback):
     return tok
 
 
+# These are saved with "a b" merge strings, the others with [a, b] pairs.
+LEGACY_MERGES = ("gpt2", "llama2")
+
 FAMILIES = {
     "gpt2": gpt2,
     "llama3": llama3,
@@ -246,7 +262,7 @@ FAMILIES = {
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    texts = TEXTS + random_texts(60, 1234)
+    texts = TEXTS + random_texts(90, 1234)
     cases = {"hf_tokenizers_version": tokenizers.__version__, "texts": texts,
              "tokenizers": {}}
     rng = random.Random(99)
@@ -254,6 +270,8 @@ def main():
         tok = build()
         # Reload from the saved text so the ids come from exactly the file.
         js = tok.to_str()
+        if name in LEGACY_MERGES:
+            js = legacy_merges(js)
         tok = Tokenizer.from_str(js)
         path = os.path.join(OUT, name + ".json")
         with open(path, "w", encoding="utf-8") as f:
