@@ -46,7 +46,9 @@ EXTRA_CORPUS = """
 你好，世界！这是一个分词器的测试。机器学习很有趣。
 日本語のテキストも少し入れておきます。東京は大きい都市です。
 café naïve résumé Zürich façade déjà vu — “quotes” ‘single’ … 1234567890
+Version 3.14, section 2024: 100 200 300 4096 65536 1,000,000 — I'll, you're, it's, DON'T.
 def main(argc, argv):\n\tif argc > 1:\n\t\treturn 0\n    while (x < 10) { x += 1; }
+it'ſthe x'Sthe y'LLthe z'vethe   the    and  of\tthe\r\n\r\n the 12345 6789
 """
 
 
@@ -55,7 +57,7 @@ def corpus():
     for name in ("GPL-3", "Apache-2.0"):
         with open(os.path.join("/usr/share/common-licenses", name), encoding="utf-8") as f:
             text.append(f.read())
-    text.append(EXTRA_CORPUS * 20)
+    text.append(EXTRA_CORPUS * 4)
     return "\n".join(text).split("\n")
 
 
@@ -76,7 +78,8 @@ TEXTS = [
     "int main(void) {\n\tprintf(\"%d\\n\", 42);\n\treturn 0;\n}\n",
     "Numbers: 1234567 and 3.14159, 2024-01-01, 1,000,000 and 007.",
     "I'll do it. DON'T do that! We're here, you've seen, he'd go, I'm ok, it's John's.",
-    "'S 'T 'RE 'Ve 'mM 'LL 'D x's y'ſ",
+    "'S 'T 'RE 'Ve 'mM 'LL 'D x's y'ſ y'ſt x'Sam it'sok it'ſthe x'Sthe y'LLthe",
+    "x   the    and  of\tthe\n the  \n\n  the\r\n\r\n the 12345 6789",
     "你好，世界！这是一个测试。",
     "日本語のテキスト、カタカナ、ひらがな",
     "Emoji: 😀 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 ❤️",
@@ -107,7 +110,7 @@ TEXTS = [
 
 # Character pool for the random texts: every class the split patterns and
 # normalizers treat differently.
-POOL = (list("abcXYZ") + list("0123456789") + [" ", " ", "  ", "\t", "\n", "\r\n", "\r"] +
+POOL = (list("abcXYZ") + ["the", "and", "of", "License", "ſthe"] + list("0123456789") + [" ", " ", "  ", "\t", "\n", "\r\n", "\r"] +
         list("'.,!?-_(){}<>\"/") + ["'s", "'LL", "'ve", "'ſ"] +
         ["é", "e\u0301", "\u0301", "ñ", "ß", "中", "文", "字", "ア", "한", "\u1100\u1161",
          "я", "Ж", "ع", "٣", "²", "Ⅻ", "½", "\u00a0", "\u2003", "\u3000", "\u0085",
@@ -139,12 +142,44 @@ def legacy_merges(js):
     return json.dumps(d, ensure_ascii=False)
 
 
-def gpt2():
+def byte_level_base(vocab_size, special):
+    """A byte-level BPE trained on whole lines (no word splitting), so its
+    merges cross spaces, digits, punctuation and newlines.  Each family then
+    gets its own pre-tokenizer: every split point it gets wrong changes the
+    ids, which a vocabulary trained through that same pre-tokenizer would
+    often hide."""
     tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    lines = [l + "\n" for l in corpus()]
+    train_bpe(tok, vocab_size, special, pre_tokenizers.ByteLevel.alphabet(), lines=lines)
+    return add_probe_merges(tok)
+
+
+def add_probe_merges(tok):
+    """Append a few low-priority merges that make split decisions visible in
+    the ids: without them, pieces like "'" + "ſthe" and "'ſ" + "the" can BPE
+    to the same ids and a wrong contraction rule would go unnoticed."""
+    d = json.loads(tok.to_str())
+    vocab, merges = d["model"]["vocab"], d["model"]["merges"]
+    nxt = max(vocab.values()) + 1
+    for a, b in [("t", "h"), ("th", "e"), ("Å", "¿"), ("Å¿", "the"), ("'", "Å¿"),
+                 ("S", "the"), ("'", "S"), ("L", "L"), ("LL", "the"), ("'", "LL")]:
+        for t in (a, b):
+            assert t in vocab, t
+        if [a, b] not in merges:
+            merges.append([a, b])
+            if a + b not in vocab:
+                vocab[a + b] = nxt
+                nxt += 1
+    return Tokenizer.from_str(json.dumps(d))
+
+
+def gpt2():
+    tok = byte_level_base(1000, ["<|endoftext|>"])
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    return train_bpe(tok, 1000, ["<|endoftext|>"], pre_tokenizers.ByteLevel.alphabet())
+    return tok
 
 
 def byte_level_split(pattern):
@@ -155,11 +190,10 @@ def byte_level_split(pattern):
 
 
 def llama3():
-    tok = Tokenizer(models.BPE(ignore_merges=True))
+    special = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
+    tok = byte_level_base(1200, special)
     tok.pre_tokenizer = byte_level_split(LLAMA3_PAT)
     tok.decoder = decoders.ByteLevel()
-    special = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
-    train_bpe(tok, 1200, special, pre_tokenizers.ByteLevel.alphabet())
     tok.post_processor = processors.Sequence([
         processors.ByteLevel(trim_offsets=False),
         processors.TemplateProcessing(
@@ -170,6 +204,7 @@ def llama3():
     # ignore_merges only matters for a vocabulary entry the merges would not
     # produce: add a few such whole words (with no merges leading to them).
     d = json.loads(tok.to_str())
+    d["model"]["ignore_merges"] = True
     vocab = d["model"]["vocab"]
     nxt = max(vocab.values()) + 1
     for w in ("Ġquickbrown", "Ġxxxxxxxxxx", "Hello", "ĠDON"):
@@ -185,13 +220,11 @@ def llama3():
 
 
 def qwen2():
-    tok = Tokenizer(models.BPE())
+    tok = byte_level_base(1000, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = byte_level_split(QWEN2_PAT)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    train_bpe(tok, 1000, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-              pre_tokenizers.ByteLevel.alphabet())
     # Qwen2.5 marks its tool tokens special=false, normalized=false.
     tok.add_tokens([AddedToken("<tool_call>", special=False, normalized=False)])
     # A normalized (non-special) added token: matched after NFC.
@@ -200,15 +233,14 @@ def qwen2():
 
 
 def smollm():
-    tok = Tokenizer(models.BPE())
+    tok = byte_level_base(1000, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Digits(individual_digits=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
     ])
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    return train_bpe(tok, 1000, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                     pre_tokenizers.ByteLevel.alphabet())
+    return tok
 
 
 def sentencepiece(byte_fallback):
