@@ -416,7 +416,8 @@ static void test_malformed(void)
     EXPECT(&b, "tensor_unaligned.gguf", SLQ_E_CORRUPT);
     ONE_TENSOR("token_embd.weight", 2, ne2, 99, 0, 256);
     EXPECT(&b, "tensor_type99.gguf", SLQ_E_UNSUPPORTED);
-    ONE_TENSOR("token_embd.weight", 5, ne2, 0, 0, 256);
+    uint64_t ne5[5] = {32, 2, 1, 1, 1};
+    ONE_TENSOR("token_embd.weight", 5, ne5, 0, 0, 256);
     EXPECT(&b, "tensor_5d.gguf", SLQ_E_CORRUPT);
     uint64_t neq[2] = {16, 2}; /* Q8_0 rows must be multiples of 32 */
     ONE_TENSOR("token_embd.weight", 2, neq, 8, 0, 256);
