@@ -266,6 +266,10 @@ typedef struct grid_spec {
     int subnormal_scales;
     int all_max_codes;         /* every code 2^b - 1 (overflow / edge tests) */
     int compressible;          /* few distinct codes and one scale: zstd shrinks it */
+    int tiny_odd_groups;       /* odd groups of a row get scales 2^-60 smaller, so that a
+                                  rotation block spanning two groups rounds in binary64 and
+                                  the exact recipe of §5.4 (stage order, where 1/sqrt(B) is
+                                  applied) decides the float32 result */
 } grid_spec;
 
 /* Inverse rotation of one row, exactly as §5.4 prescribes. */
@@ -362,7 +366,8 @@ static void add_grid(vfile *f, const grid_spec *g)
     uint8_t *scales = xcalloc(ngroups, ss), *fzeros = NULL;
     uint32_t *izeros = NULL;
     for (uint64_t i = 0; i < ngroups; i++) {
-        uint32_t p = rnd_pattern(g->scale_dtype, g->scale_lo, g->scale_hi, 1,
+        int shift = g->tiny_odd_groups && (i % gpr) % 2 ? 60 : 0;
+        uint32_t p = rnd_pattern(g->scale_dtype, g->scale_lo - shift, g->scale_hi - shift, 1,
                                  g->subnormal_scales);
         put_le(scales + i * ss, p, ss);
     }
@@ -547,6 +552,10 @@ static void v_hadamard(const char *dir)
     g = grid("rot_b128_nm2_4", 4, 128, SLQ_F32, SLQ_ZERO_INT, 1, 128);
     g.rot_block = 128; g.rot_seed = 0xffffffffffffffffull;
     g.mask = SLQ_MASK_NM; g.n = 2; g.m = 4; add_grid(&f, &g);
+    g = grid("rot_b32_cancel", 2, 16, SLQ_F32, SLQ_ZERO_NONE, 4, 64);
+    g.rot_block = 32; g.rot_seed = 3; g.tiny_odd_groups = 1; add_grid(&f, &g);
+    g = grid("rot_b64_cancel", 3, 16, SLQ_BF16, SLQ_ZERO_INT, 2, 64);
+    g.rot_block = 64; g.rot_seed = 5; g.tiny_odd_groups = 1; add_grid(&f, &g);
     g = grid("rot_b16_bitmap", 5, 16, SLQ_F16, SLQ_ZERO_INT, 2, 32);
     g.rot_block = 16; g.rot_seed = 1; g.mask = SLQ_MASK_BITMAP; g.keep_per_256 = 160;
     add_grid(&f, &g);
