@@ -98,7 +98,7 @@ static void print_table(const slq_reader *r, const row *rows, size_t n)
            "bits", "group", "sparsity", "rotation", "stored", "bits/par");
     for (size_t i = 0; i < n; i++) {
         const slq_tensor_info *t = slq_tensor_at(r, i);
-        char shape[128], enc[32], bits[8], group[16], sparse[32], rot[32];
+        char shape[192], enc[32], bits[8], group[24], sparse[48], rot[48];
         shape_text(t, shape, sizeof shape);
         strcpy(bits, "-");
         strcpy(group, "-");
