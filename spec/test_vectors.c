@@ -64,8 +64,10 @@ static void compare(const char *file, const char *tensor, const char *how, const
 static void check_file(const char *dir, const char *json_name)
 {
     char path[4096], slqpath[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, json_name);
-    snprintf(slqpath, sizeof slqpath, "%.*s.slq", (int)(strlen(path) - 5), path);
+    int len = snprintf(path, sizeof path, "%s/%s", dir, json_name);
+    CHECK(len > 0 && (size_t)len < sizeof path, "path too long: %s/%s", dir, json_name);
+    if (len <= 0 || (size_t)len >= sizeof path) return;
+    snprintf(slqpath, sizeof slqpath, "%.*s.slq", len - 5, path);
     char *text = slurp(path);
     CHECK(text != NULL, "cannot read %s", path);
     if (!text) return;

@@ -17,11 +17,11 @@ expect_row() {
 # name, shape, encoding, bits, group, sparsity, rotation
 expect_row v05_groups.slq '^g128 +1x300 +intgrid +4 +128 +- +- +[0-9]+ +[0-9.]+$'
 expect_row v05_groups.slq '^grow +3x50 +intgrid +4 +row '
-expect_row v05_groups.slq '^g16_3d +2x2x36 +intgrid +4 +16 '
+expect_row v05_groups.slq '^g16_3d +2x2x36 +intgrid +3 +16 '
 expect_row v08_nm.slq '^nm2_4 +4x32 +intgrid +4 +16 +2:4 0\.500 +- '
 expect_row v08_nm.slq '^nm3_16 +2x48 +intgrid +8 +16 +3:16 0\.188 '
 expect_row v09_hadamard.slq '^rot_b64 +2x128 +intgrid +4 +32 +- +hadamard/64 '
-expect_row v07_bitmap.slq '^bitmap_empty +2x16 +intgrid +5 +16 +bitmap 0\.000 '
+expect_row v07_bitmap.slq '^bitmap_sparse +2x32 +intgrid +5 +16 +bitmap 0\.[0-9]{3} '
 expect_row v01_dense.slq '^dense\.f16 +2x3x7 +dense F16 +- +- +- +- +[0-9]+ +1[6-9]\.[0-9]+$'
 expect_row v02_bits_sym.slq 'bits per parameter: .* over 672 quantized \(intgrid\) parameters'
 
@@ -42,7 +42,7 @@ assert r["rotation"] == {"kind": "hadamard", "block": 128, "seed": "ffffffffffff
 assert r["sparsity"]["kind"] == "nm" and r["sparsity"]["n"] == 2 and r["sparsity"]["m"] == 4
 assert r["bits"] == 4 and r["group_size"] == 128 and r["nnz"] == 64, r
 assert abs(r["bits_per_param"] - r["stored_bytes"] * 8 / 128) < 1e-5
-assert d["totals"]["tensors"] == 5
+assert d["totals"]["tensors"] == 7
 PY
 else
     grep -q '"rotation": {"kind": "hadamard", "block": 128, "seed": "ffffffffffffffff"}' \
