@@ -571,6 +571,11 @@ def main(argv):
             name = wt["name"]
             seen.add(name)
             got = decoded.get(name)
+            if not all(isinstance(h, str) and len(h) == 8 for h in wt["f32_hex"]):
+                print("%s: tensor %r: f32_hex entries must be 8 hex digits" % (a.expect, name),
+                      file=sys.stderr)
+                bad += 1
+                continue
             exp = [int(h, 16) for h in wt["f32_hex"]]
             if got is None:
                 print("%s: tensor %r missing" % (a.file, name), file=sys.stderr)
