@@ -606,6 +606,113 @@ out:
     free_model(&m);
 }
 
+/* ---- .slq source: dense tensors plus one rotated 4-bit INTGRID tensor.
+ * The reference uses, for that tensor, the float32 values slq_decode
+ * returns (the container's own tests check decode against the spec); what
+ * this checks is that the executor reads .slq weights, the embedded
+ * config.json, and the rotated tensor in its original basis. */
+static void test_slq_source(void)
+{
+    tmodel m;
+    const tcfg *c = &llama_gqa;
+    build(&m, c, 11);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.slq", check_tmpdir());
+    slq_error err = {0};
+    slq_writer *w = NULL;
+    CHECK_OK(slq_writer_open(path, NULL, &w, &err));
+    if (!w) goto out;
+    const char *qname = "model.layers.1.mlp.gate_proj.weight";
+    for (int i = 0; i < m.nt; i++) {
+        tensor *t = &m.t[i];
+        slq_tensor_info info;
+        memset(&info, 0, sizeof info);
+        info.name = t->name;
+        info.ndim = t->ndim;
+        info.shape[0] = t->shape[0];
+        info.shape[1] = t->shape[1];
+        const void *sec[SLQ_ROLE_COUNT] = {0};
+        uint8_t *codes = NULL;
+        uint16_t *scales = NULL;
+        if (strcmp(t->name, qname) == 0) {
+            info.encoding = SLQ_ENC_INTGRID;
+            info.bits = 4;
+            info.group_size = 32;
+            info.scale_dtype = SLQ_F16;
+            info.zero_kind = SLQ_ZERO_NONE;
+            info.nnz = t->shape[0] * t->shape[1];
+            info.rotation = SLQ_ROT_HADAMARD;
+            info.rot_block = 64;
+            info.rot_seed = 99;
+            slq_layout lay;
+            CHECK_OK(slq_tensor_layout(&info, &lay, &err));
+            codes = malloc(lay.size[SLQ_ROLE_CODES]);
+            scales = malloc(lay.size[SLQ_ROLE_SCALES]);
+            for (uint64_t k = 0; k < lay.size[SLQ_ROLE_CODES]; k++)
+                codes[k] = (uint8_t)((urand() + 1) * 128);
+            for (uint64_t k = 0; k < lay.size[SLQ_ROLE_SCALES] / 2; k++)
+                scales[k] = slq_f32_to_f16((float)(0.03 + 0.01 * urand()));
+            sec[SLQ_ROLE_CODES] = codes;
+            sec[SLQ_ROLE_SCALES] = scales;
+        } else {
+            info.encoding = SLQ_ENC_DENSE;
+            info.dtype = SLQ_F32;
+            sec[SLQ_ROLE_DATA] = t->data;
+        }
+        CHECK_OK(slq_writer_add(w, &info, sec, &err));
+        free(codes);
+        free(scales);
+    }
+    char cfgdir[4200];
+    snprintf(cfgdir, sizeof cfgdir, "%s/slqcfg", check_tmpdir());
+    mkdir_p(cfgdir);
+    write_config(&m, cfgdir);
+    char cfgpath[4300], cfg[4096];
+    snprintf(cfgpath, sizeof cfgpath, "%s/config.json", cfgdir);
+    FILE *f = fopen(cfgpath, "r");
+    size_t clen = f ? fread(cfg, 1, sizeof cfg, f) : 0;
+    if (f) fclose(f);
+    CHECK_OK(slq_writer_add_file(w, "config.json", cfg, clen, &err));
+    CHECK_OK(slq_writer_finish(w, &err));
+
+    /* Reference weights for the quantized tensor: as decoded. */
+    slq_reader *r = NULL;
+    CHECK_OK(slq_open(path, 0, &r, &err));
+    if (!r) goto out;
+    size_t qi = 0;
+    CHECK_OK(slq_find_tensor(r, qname, &qi));
+    float *qw = (float *)get(&m, qname), *rot = malloc(sizeof(float) * 96 * 64);
+    CHECK_OK(slq_decode(r, qi, 0, 96, qw, 0, &err));
+    CHECK_OK(slq_decode(r, qi, 0, 96, rot, SLQ_DECODE_ROTATED, &err));
+    double dr = 0;
+    for (int k = 0; k < 96 * 64; k++) dr = fmax(dr, fabs((double)rot[k] - qw[k]));
+    CHECK(dr > 1e-3, "rotation had no effect (%.3g)", dr);
+    free(rot);
+    slq_close(r);
+
+    enum { T = 10 };
+    int32_t tok[T];
+    make_tokens(tok, T, c->V);
+    double *ref = malloc(sizeof(double) * T * c->V);
+    float *lg = malloc(sizeof(float) * T * c->V);
+    ref_forward(&m, tok, T, ref, 0, 0, NULL);
+    for (int resident = 0; resident < 2; resident++) {
+        slq_model *mod = NULL;
+        slq_model_options opt = {resident, 0};
+        CHECK_OK(slq_model_open(path, &opt, &mod, &err));
+        if (!mod) continue;
+        CHECK_OK(slq_model_forward(mod, tok, T, 0, lg, &err));
+        check_rows(resident ? "slq resident" : "slq streamed", lg, ref, 0, T, c->V);
+        printf("slq source (%s): max|diff| vs float64 = %.3g\n",
+               resident ? "resident" : "streamed", max_diff(lg, ref, (size_t)T * c->V, NULL));
+        slq_model_close(mod);
+    }
+    free(ref);
+    free(lg);
+out:
+    free_model(&m);
+}
+
 /* ---- refusals */
 
 static void test_refusals(void)
@@ -744,6 +851,7 @@ int main(void)
     run_variant("smol_bf16_resident", &smol, 6, 1);
 
     test_observer_and_hook();
+    test_slq_source();
     test_refusals();
     CHECK_DONE();
 }
