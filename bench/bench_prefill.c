@@ -1,10 +1,12 @@
 /* bench_prefill.c - prefill throughput of the float32 executor, and how much
  * of plain OpenBLAS sgemm speed its linear layers reach.
  *
- * usage: bench_prefill [MODEL] [-t TOKENS] [-r REPS]
+ * usage: bench_prefill [MODEL] [-t TOKENS] [-r REPS] [--bf16]
  *   MODEL: .slq, .safetensors, index.json or folder.  Default: a random
  *   Llama-style model (hidden 1024, intermediate 2816, 4 layers, 16 heads,
- *   4 kv heads, vocab 32000, float32) written to $TMPDIR.
+ *   4 kv heads, vocab 32000) written to $TMPDIR as float32 (used in place
+ *   from the mapping) or, with --bf16, as bfloat16 (every linear weight is
+ *   converted to float32 just before its matmul, as for a streamed model).
  *
  * Baseline, measured in the same run: cblas_sgemm on exactly the shapes the
  * executor's linear layers use (T x in times in x out, weights already in
@@ -47,7 +49,7 @@ static int die(const char *what, const slq_error *err)
 }
 
 /* Write the default model; returns 0 on success. */
-static int write_default(const char *dir)
+static int write_default(const char *dir, int bf16)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -87,7 +89,7 @@ static int write_default(const char *dir)
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (slq_st_writer_open(path, &w, &err)) return die("write", &err);
     for (int i = 0; i < n; i++)
-        if (slq_st_writer_declare(w, t[i].name, SLQ_F32, t[i].ndim, t[i].shape, &err))
+        if (slq_st_writer_declare(w, t[i].name, bf16 ? SLQ_BF16 : SLQ_F32, t[i].ndim, t[i].shape, &err))
             return die("declare", &err);
     for (int i = 0; i < n; i++) {
         size_t cnt = t[i].shape[0] * (t[i].ndim == 2 ? t[i].shape[1] : 1);
@@ -95,7 +97,11 @@ static int write_default(const char *dir)
         /* Norm weights near 1, matrices with variance ~1/in: keeps activations O(1). */
         float sc = t[i].ndim == 1 ? 0.1f : (float)sqrt(3.0 / (double)t[i].shape[1]);
         for (size_t k = 0; k < cnt; k++) d[k] = (t[i].ndim == 1 ? 1.0f : 0.0f) + sc * frand();
-        slq_status s = slq_st_writer_write(w, d, cnt * sizeof(float), &err);
+        uint16_t *b = bf16 ? malloc(cnt * 2) : NULL;
+        if (b) slq_from_f32(SLQ_BF16, d, cnt, b);
+        slq_status s = b ? slq_st_writer_write(w, b, cnt * 2, &err)
+                         : slq_st_writer_write(w, d, cnt * sizeof(float), &err);
+        free(b);
         free(d);
         if (s) return die("write", &err);
     }
@@ -148,12 +154,13 @@ int main(int argc, char **argv)
 {
     const char *path = NULL;
     size_t T = 512;
-    int reps = 3;
+    int reps = 3, bf16 = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) T = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--bf16")) bf16 = 1;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: %s [MODEL] [-t TOKENS] [-r REPS]\n", argv[0]);
+            fprintf(stderr, "usage: %s [MODEL] [-t TOKENS] [-r REPS] [--bf16]\n", argv[0]);
             return 2;
         } else path = argv[i];
     }
@@ -162,7 +169,7 @@ int main(int argc, char **argv)
     if (!path) {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/bench_prefill.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir) || write_default(dir)) return 1;
+        if (!mkdtemp(dir) || write_default(dir, bf16)) return 1;
         path = dir;
     }
 
