@@ -312,33 +312,52 @@ typedef struct slq_st_tensor {
     const char *file;              /* the shard that holds it */
 } slq_st_tensor;
 
-/* Open a .safetensors file, or a sharded checkpoint through its
- * model.safetensors.index.json, mmapped and validated (header size limit,
- * JSON, dtypes, offsets in bounds, contiguous, non-overlapping, sizes). */
+/* Open a .safetensors file, or (path ending in ".json") a sharded checkpoint
+ * through its model.safetensors.index.json, whose weight_map names shards
+ * relative to the index's directory; each shard is mmapped once.  Validated
+ * as the safetensors project does (100 MB header limit, '{' start, UTF-8
+ * JSON, known dtypes, integer shapes, offsets tiling the data area exactly,
+ * sizes) and further: duplicate tensor names or keys are refused, and an
+ * index must agree with its shards both ways (no tensor missing, unlisted or
+ * in two shards) and may not name shards outside its directory.
+ * JSON numbers at or above 2^53 are refused (they are not exact doubles). */
 slq_status slq_st_open(const char *path, slq_safetensors **out, slq_error *err);
+/* Unmap and free.  NULL is a no-op. */
 void slq_st_close(slq_safetensors *st);
 size_t slq_st_count(const slq_safetensors *st);
-/* Tensors are listed sorted by name. */
+/* Tensor i (i < count, else NULL), sorted by name; valid until close.  The
+ * format does not align data: read values through memcpy. */
 const slq_st_tensor *slq_st_at(const slq_safetensors *st, size_t i);
+/* Index of tensor `name`; SLQ_E_NOTFOUND if absent (no message is set). */
 slq_status slq_st_find(const slq_safetensors *st, const char *name, size_t *index);
-/* Value of a "__metadata__" string entry of the (first) file, or NULL. */
+/* Value of a "__metadata__" string entry, or NULL.  For an index, the
+ * metadata of its first shard in name order (model-00001-of-...). */
 const char *slq_st_metadata(const slq_safetensors *st, const char *key);
 
 typedef struct slq_st_writer slq_st_writer;
 
-/* Start a .safetensors file (written to a temporary file, renamed on finish). */
+/* Start a .safetensors file (written to a temporary file, renamed on finish).
+ * Tensors are laid out in declaration order, the header padded with spaces
+ * to a multiple of 8 as the official library does; declaring tensors in its
+ * order (dtype alignment descending, then name) gives byte-identical files. */
 slq_status slq_st_writer_open(const char *path, slq_st_writer **out, slq_error *err);
-/* Declare the next tensor; all declarations come before any data. */
+/* Declare the next tensor (ndim 0..SLQ_MAX_DIMS; shape may be NULL when 0);
+ * all declarations come before any data.  Names must be UTF-8 and not
+ * "__metadata__"; a repeated name is reported by the first write. */
 slq_status slq_st_writer_declare(slq_st_writer *w, const char *name, slq_dtype dtype,
                                  int ndim, const uint64_t *shape, slq_error *err);
-/* Add a "__metadata__" string entry (before the first write). */
+/* Add a "__metadata__" string entry (before the first write; keys unique;
+ * written in the order added). */
 slq_status slq_st_writer_metadata(slq_st_writer *w, const char *key, const char *value,
                                   slq_error *err);
 /* Write the data of the next declared tensor, in declaration order
- * (nbytes must equal its size). The header is written before the first. */
+ * (nbytes must equal its size). The header is written before the first.
+ * A wrong size or an extra write is SLQ_E_ARG and changes nothing; after a
+ * repeated name or an I/O error only finish (which then fails) or abort remain. */
 slq_status slq_st_writer_write(slq_st_writer *w, const void *data, uint64_t nbytes,
                                slq_error *err);
-/* All declared tensors written: fsync and rename onto the path; frees w. */
+/* All declared tensors written: fsync and rename onto the path.  Frees w
+ * whatever the outcome; on failure nothing appears at the path. */
 slq_status slq_st_writer_finish(slq_st_writer *w, slq_error *err);
 /* Remove the temporary file and free w.  NULL is a no-op. */
 void slq_st_writer_abort(slq_st_writer *w);
