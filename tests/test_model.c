@@ -794,6 +794,40 @@ static void test_refusals(void)
     free_model(&m);
 }
 
+/* RoPE frequencies of the real Llama 3.1 8B config against the float64
+ * formula; the executor rounds to float32 (2 roundings: pow, then 1/x and
+ * the scaling), so relative error <= 3 * 2^-24 < 2e-7; we allow 5e-7. */
+static void test_rope_freq(void)
+{
+    const char *js = "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 4096, "
+                     "\"intermediate_size\": 14336, \"num_hidden_layers\": 32, "
+                     "\"num_attention_heads\": 32, \"num_key_value_heads\": 8, "
+                     "\"vocab_size\": 128256, \"rope_theta\": 500000.0, \"rope_scaling\": "
+                     "{\"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+                     "\"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}}";
+    slq_error err = {0};
+    slq_decoder_config cfg;
+    CHECK_OK(slq_decoder_config_parse(js, strlen(js), &cfg, &err));
+    CHECK(cfg.head_dim == 128 && cfg.rope_kind == SLQ_ROPE_LLAMA3, "llama3 parse");
+    tcfg c = {.hd = 128, .theta = 500000, .rope = 2, .factor = 8, .lowf = 1, .highf = 4,
+              .orig_max = 8192};
+    float f[64];
+    slq_decoder_config_inv_freq(&cfg, f);
+    int kept = 0, divided = 0;
+    double worst = 0;
+    for (int i = 0; i < 64; i++) {
+        double r = ref_freq(&c, i), e = fabs(f[i] - r) / r;
+        if (e > worst) worst = e;
+        double plain = pow(500000.0, -2.0 * i / 128);
+        kept += fabs(r - plain) < 1e-12 * plain;
+        divided += fabs(r - plain / 8) < 1e-12 * plain;
+    }
+    CHECK(worst < 5e-7, "inv_freq relative error %.3g", worst);
+    /* All three bands are populated for this config. */
+    CHECK(kept > 0 && divided > 0 && kept + divided < 64, "bands kept %d divided %d", kept,
+          divided);
+}
+
 int main(void)
 {
     setenv("OPENBLAS_NUM_THREADS", "1", 0);
@@ -850,6 +884,7 @@ int main(void)
     run_variant("smol_bf16_stream", &smol, 6, 0);
     run_variant("smol_bf16_resident", &smol, 6, 1);
 
+    test_rope_freq();
     test_observer_and_hook();
     test_slq_source();
     test_refusals();

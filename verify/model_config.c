@@ -253,7 +253,7 @@ void slq_decoder_config_inv_freq(const slq_decoder_config *c, float *inv_freq)
     for (size_t i = 0; i < half; i++) {
         /* HF: 1 / theta ** (arange(0, d, 2).float() / d), in float32. */
         float expo = (float)(2 * i) / (float)c->head_dim;
-        float f = (float)(1.0 / pow(c->rope_theta, (double)expo));
+        float f = 1.0f / (float)pow(c->rope_theta, (double)expo);
         if (c->rope_kind == SLQ_ROPE_LINEAR) {
             f = (float)(f / c->rope_factor);
         } else if (c->rope_kind == SLQ_ROPE_LLAMA3) {
