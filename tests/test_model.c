@@ -15,6 +15,7 @@
  * ~3e-7 relative.  The RoPE-convention mutation check below shows that a
  * real bug moves logits by > 30x that tolerance.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <ftw.h>
 
 #include "check.h"
 #include "model.h"
@@ -828,6 +830,12 @@ static void test_rope_freq(void)
           divided);
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
 int main(void)
 {
     setenv("OPENBLAS_NUM_THREADS", "1", 0);
@@ -888,5 +896,6 @@ int main(void)
     test_observer_and_hook();
     test_slq_source();
     test_refusals();
+    if (!check_failures) nftw(check_tmpdir(), rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     CHECK_DONE();
 }
