@@ -226,7 +226,7 @@ static int write_tensor(const sc_opts *o, sc_input *in, size_t i, plan *p, slq_w
         slq_qtensor q;
         if (!st) st = slq_quantize(t->name, t->ndim, t->shape, f, NULL, &p->d.q, o->threads, &q, &err);
         free(f);
-        if (st) return sc_die("%s", err.msg);
+        if (st) return sc_die("%s: %s", o->in, err.msg);
         p->rel_error = q.rel_error;
         st = slq_writer_add(w, &q.info, (const void *const *)q.sections, &err);
         slq_qtensor_free(&q);

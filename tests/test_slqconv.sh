@@ -192,8 +192,26 @@ if [ -x ./slqgen ]; then
     [ -e "$T/gen/tokenizer.json" ] && { grep -a -q '"tokenizer.json"' "$T/gen.slq" || fail "tokenizer.json not embedded"; }
 fi
 
-# --- errors: one line, non-zero, no output ------------------------------------------
 O=$T/err.slq
+
+# --- GGUF input (reference files of the GGUF reader) --------------------------------
+D=${srcdir:-..}/tests/data
+if [ -f "$D/gguf_qwen3.gguf" ]; then
+    "$CONV" --json "$D/gguf_qwen3.gguf" "$T/q3.slq" >"$T/q3.json" || fail "GGUF conversion"
+    [ "$(jget quantized_tensors "$T/q3.json")" -ge 1 ] || fail "GGUF: nothing quantized"
+    grep -a -q '"config.json"' "$T/q3.slq" || fail "GGUF: config.json not embedded"
+    mkdir "$T/q3"
+    "$CONV" --to safetensors --quiet "$T/q3.slq" "$T/q3/" && [ -s "$T/q3/config.json" ] || fail "GGUF export"
+    # gguf_ref.gguf holds a NaN in a linear weight: refused, naming the file
+    expect_fail "GGUF with NaN" "$O" -- "$D/gguf_ref.gguf" "$O"
+    grep -q 'gguf_ref.gguf.*non-finite' "$T/err" || fail "GGUF NaN message: $(cat "$T/err")"
+fi
+if [ -n "$SLQ_SMOLLM2_GGUF" ] && [ -f "$SLQ_SMOLLM2_GGUF" ]; then # a real model: plan only (seconds)
+    "$CONV" --dry-run --json "$SLQ_SMOLLM2_GGUF" >"$T/smol.json" || fail "SmolLM2 dry run"
+    grep -o '"encoding":"intgrid"' "$T/smol.json" | wc -l | grep -q '^210$' || fail "SmolLM2: expected 210 quantized linears"
+fi
+
+# --- errors: one line, non-zero, no output ------------------------------------------
 expect_fail "missing input" "$O" -- "$T/nope" "$O"
 expect_fail "missing output arg" - -- "$M"
 expect_fail "bits 9" "$O" -- --bits 9 "$M" "$O"
