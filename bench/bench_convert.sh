@@ -28,8 +28,10 @@ fi
 if [ -z "$MODEL" ]; then
     MODEL=$T/synthetic
     mkdir "$MODEL"
-    if [ -x ./slqgen ]; then
-        ./slqgen "$MODEL" --seed 1 >/dev/null
+    GEN=
+    for g in ./slqgen ./converters/slqgen; do [ -x "$g" ] && GEN=$g && break; done
+    if [ -n "$GEN" ]; then
+        "$GEN" "$MODEL" --seed 1 >/dev/null
     else
         ./tests/slqconv_helper gen "$MODEL" --hidden 1024 --layers 8
     fi

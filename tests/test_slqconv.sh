@@ -183,8 +183,10 @@ grep -q 'relative error' "$T/h.out" && grep -q 'bits per parameter' "$T/h.out" |
 grep -q 'tensors.*MB/s.*ETA' "$T/p.err" || fail "--progress drew no bar"
 
 # --- slqgen model, when the generator is built --------------------------------------
-if [ -x ./slqgen ]; then
-    ./slqgen "$T/gen" --seed 7 >/dev/null 2>&1 || fail "slqgen"
+GEN=
+for g in ./slqgen ./converters/slqgen; do [ -x "$g" ] && GEN=$g && break; done
+if [ -n "$GEN" ]; then
+    "$GEN" "$T/gen" --seed 7 >/dev/null 2>&1 || fail "slqgen"
     "$CONV" --json "$T/gen" "$T/gen.slq" >"$T/gen.json" || fail "convert slqgen model"
     "$CONV" --to safetensors --quiet "$T/gen.slq" "$T/gen.safetensors" &&
         $HELP relerr "$T/gen/model.safetensors" "$T/gen.safetensors" "$T/gen.json" >/dev/null ||
