@@ -63,8 +63,9 @@ static char *find_model(void)
     pclose(p);
     if (!line) return NULL;
     dir[strcspn(dir, "\n")] = 0;
-    snprintf(pat, sizeof pat, "%s/*.gguf", dir);
-    return dir[0] ? find_in(pat) : NULL;
+    /* A directory too long for the pattern buffer cannot be globbed: skip. */
+    if (!dir[0] || (size_t)snprintf(pat, sizeof pat, "%s/*.gguf", dir) >= sizeof pat) return NULL;
+    return find_in(pat);
 }
 
 static uint64_t cfg_u64(cJSON *cfg, const char *key)
