@@ -52,16 +52,12 @@ static void before_value(sg_json *j)
     }
     if (j->depth == 0) return;
     if (j->count[j->depth - 1]++) put(j, ",", 1);
-    if (j->compact[j->depth - 1]) {
-        if (j->count[j->depth - 1] > 1) put(j, " ", 1);
-    } else {
-        newline(j);
-    }
+    newline(j);
 }
 
 static void put_string(sg_json *j, const char *s, size_t n);
 
-static void open_(sg_json *j, char brace, int compact)
+static void open_(sg_json *j, char brace)
 {
     before_value(j);
     if (j->depth >= SG_JSON_MAX_DEPTH) {
@@ -71,14 +67,11 @@ static void open_(sg_json *j, char brace, int compact)
     put(j, &brace, 1);
     j->count[j->depth] = 0;
     j->close[j->depth] = brace == '{' ? '}' : ']';
-    /* Inside a compact container everything stays on the line. */
-    j->compact[j->depth] = compact || (j->depth > 0 && j->compact[j->depth - 1]);
     j->depth++;
 }
 
-void sg_json_obj(sg_json *j) { open_(j, '{', 0); }
-void sg_json_arr(sg_json *j) { open_(j, '[', 0); }
-void sg_json_arr_compact(sg_json *j) { open_(j, '[', 1); }
+void sg_json_obj(sg_json *j) { open_(j, '{'); }
+void sg_json_arr(sg_json *j) { open_(j, '['); }
 
 void sg_json_end(sg_json *j)
 {
@@ -86,10 +79,10 @@ void sg_json_end(sg_json *j)
         j->failed = 1;
         return;
     }
-    int had = j->count[j->depth - 1], compact = j->compact[j->depth - 1];
+    int had = j->count[j->depth - 1];
     char c = j->close[j->depth - 1];
     j->depth--;
-    if (had && !compact) newline(j);
+    if (had) newline(j); /* Python writes an empty container as {} or [] */
     put(j, &c, 1);
     if (j->depth == 0) put(j, "\n", 1);
 }

@@ -18,7 +18,6 @@ typedef struct sg_json {
     size_t len, cap;
     int depth;
     int count[SG_JSON_MAX_DEPTH]; /* members written so far at each level */
-    int compact[SG_JSON_MAX_DEPTH]; /* 1 = this container on one line */
     char close[SG_JSON_MAX_DEPTH];  /* '}' or ']' */
     int after_key;
     int failed;
@@ -28,10 +27,9 @@ void sg_json_init(sg_json *j);
 void sg_json_free(sg_json *j);
 int sg_json_ok(const sg_json *j);
 
-/* Containers.  A compact container is written on one line, e.g. ["a", "b"]. */
+/* Containers: opened by sg_json_obj/sg_json_arr, closed by sg_json_end. */
 void sg_json_obj(sg_json *j);
 void sg_json_arr(sg_json *j);
-void sg_json_arr_compact(sg_json *j);
 void sg_json_end(sg_json *j);
 /* Object key; the next value call writes its value. */
 void sg_json_key(sg_json *j, const char *key);

@@ -103,9 +103,13 @@ double sg_rng_normal(sg_rng *r)
 
 double sg_rng_student_t(sg_rng *r, int nu)
 {
-    /* t = Z / sqrt(chi2_nu / nu), chi2_nu a sum of nu squared normals. */
-    double z = sg_rng_normal(r), chi2 = 0;
-    for (int i = 0; i < nu; i++) {
+    /* t = Z / sqrt(chi2_nu / nu).  chi2 with 2k degrees of freedom is
+     * -2 ln(U1 ... Uk) (a sum of k exponentials); an odd nu adds one squared
+     * normal.  U is in (0, 1) so the product never reaches 0 for nu < 60. */
+    double z = sg_rng_normal(r), prod = 1, chi2 = 0;
+    for (int i = 0; i < nu / 2; i++) prod *= ((double)(sg_rng_u64(r) >> 11) + 0.5) * 0x1.0p-53;
+    chi2 = -2 * sg_log(prod);
+    if (nu & 1) {
         double g = sg_rng_normal(r);
         chi2 += g * g;
     }

@@ -27,7 +27,7 @@ double sg_rng_uniform(sg_rng *r);
 uint64_t sg_rng_below(sg_rng *r, uint64_t n);
 /* Standard normal N(0, 1). */
 double sg_rng_normal(sg_rng *r);
-/* Student-t with integer nu >= 3 degrees of freedom, rescaled to unit
+/* Student-t with integer 3 <= nu < 60 degrees of freedom, rescaled to unit
  * variance (multiplied by sqrt((nu-2)/nu)). */
 double sg_rng_student_t(sg_rng *r, int nu);
 /* Natural logarithm of x > 0 from basic arithmetic (exported for tests). */
