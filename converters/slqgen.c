@@ -176,17 +176,35 @@ static void write_shard(run *r, const sg_config *c, const sg_outliers *o, const 
     if (!s) s = slq_st_writer_metadata(w, "format", "pt", &err);
     if (!s) s = slq_st_writer_metadata(w, "slqgen_outlier_channels", meta[0], &err);
     if (!s) s = slq_st_writer_metadata(w, "slqgen_outlier_factors", meta[1], &err);
-    for (size_t i = first; !s && i < last; i++)
-        s = slq_st_writer_declare(w, t[i].name, c->dtype, t[i].ndim, t[i].shape, &err);
-    for (size_t i = first; !s && i < last; i++) {
-        uint64_t n = sg_numel(&t[i]);
-        if (sg_model_values(c, o, &t[i], f32)) {
+    /* Lay tensors out by name, the order the safetensors library itself
+     * uses for one dtype, so the file is what save_file would write. */
+    size_t cnt = last - first, *ord = malloc(cnt * sizeof *ord);
+    if (!ord) {
+        slq_st_writer_abort(w);
+        fail(r, "out of memory");
+    }
+    for (size_t i = 0; i < cnt; i++) ord[i] = first + i;
+    for (size_t i = 1; i < cnt; i++)
+        for (size_t k = i; k > 0 && strcmp(t[ord[k - 1]].name, t[ord[k]].name) > 0; k--) {
+            size_t x = ord[k];
+            ord[k] = ord[k - 1];
+            ord[k - 1] = x;
+        }
+    for (size_t i = 0; !s && i < cnt; i++)
+        s = slq_st_writer_declare(w, t[ord[i]].name, c->dtype, t[ord[i]].ndim, t[ord[i]].shape,
+                                  &err);
+    for (size_t i = 0; !s && i < cnt; i++) {
+        const sg_tensor *ti = &t[ord[i]];
+        uint64_t n = sg_numel(ti);
+        if (sg_model_values(c, o, ti, f32)) {
+            free(ord);
             slq_st_writer_abort(w);
             fail(r, "out of memory while generating weights");
         }
         s = slq_from_f32(c->dtype, f32, n, conv);
         if (!s) s = slq_st_writer_write(w, conv, n * slq_dtype_size(c->dtype), &err);
     }
+    free(ord);
     if (!s) {
         s = slq_st_writer_finish(w, &err);
         w = NULL;
@@ -428,7 +446,8 @@ int main(int argc, char **argv)
                "generation_config.json, tokenizer.json, tokenizer_config.json\n",
                r.outdir, c.arch == SG_LLAMA ? "llama" : c.arch == SG_QWEN2 ? "qwen2" : "qwen3",
                c.layers, c.hidden, c.heads, c.kv_heads, c.ffn, c.vocab,
-               (unsigned long long)params, slq_dtype_name(c.dtype), (double)total / 1e6, shards,
+               (unsigned long long)params,
+               c.dtype == SLQ_BF16 ? "bf16" : c.dtype == SLQ_F16 ? "f16" : "f32", (double)total / 1e6, shards,
                shards > 1 ? "s + index" : "");
     free(names);
     free(files);
