@@ -168,7 +168,8 @@ slq_status slq_tensor_layout(slq_tensor_info *info, slq_layout *out, slq_error *
 
 /* ------------------------------------------------------------ bit packing */
 
-/* Bytes needed for `count` values of `bits` bits packed LSB-first (§ Packing). */
+/* Bytes needed for `count` values of `bits` bits (1..16) packed LSB-first
+ * (§ Packing): ceil(count*bits/8), computed without overflow. */
 uint64_t slq_packed_size(uint64_t count, unsigned bits);
 /* Pack `count` values (each < 2^bits, 1 <= bits <= 8) LSB-first into `out`
  * (slq_packed_size bytes; trailing bits of the last byte are zero). */
@@ -176,9 +177,14 @@ void slq_pack(const uint8_t *vals, uint64_t count, unsigned bits, uint8_t *out);
 /* Unpack values number first..first+count-1 from a packed stream. */
 void slq_unpack(const uint8_t *packed, uint64_t first, uint64_t count, unsigned bits,
                 uint8_t *vals);
+/* The same for values of 1..16 bits (N:M mask ranks need up to 14 bits). */
+void slq_pack16(const uint16_t *vals, uint64_t count, unsigned bits, uint8_t *out);
+void slq_unpack16(const uint8_t *packed, uint64_t first, uint64_t count, unsigned bits,
+                  uint16_t *vals);
 
 /* N:M masks: rank of the kept-set of one group of m flags (keep[i] != 0 for
- * kept) among all n-subsets of m in colexicographic order, and its inverse.
+ * kept; exactly n of them, m <= 16) among all n-subsets of m in
+ * colexicographic order, and its inverse (writes m flags of 0/1).
  * slq_nm_unrank returns SLQ_E_CORRUPT if rank >= C(m, n). */
 uint32_t slq_nm_rank(const uint8_t *keep, unsigned n, unsigned m);
 slq_status slq_nm_unrank(uint32_t rank, unsigned n, unsigned m, uint8_t *keep);
@@ -194,8 +200,10 @@ void slq_rotation_signs(uint64_t seed, uint64_t n, int8_t *signs);
 /* In place on a vector of n = k*block floats (block a power of two):
  * forward:  x <- (1/sqrt(B)) H_B (s . x) per block;
  * inverse:  x <- s . ((1/sqrt(B)) H_B x)  per block.
- * Computed in float64 accumulation-free butterflies; returns SLQ_E_ARG if
- * block is not a power of two dividing n. */
+ * signs has n entries (NULL = all +1).  Butterflies run in float64, so each
+ * output is the exact result rounded once to float32 (to within 2^-40
+ * relative).  SLQ_E_ARG if block is not a power of two dividing n,
+ * SLQ_E_NOMEM if the block-sized float64 scratch cannot be allocated. */
 slq_status slq_hadamard(float *x, uint64_t n, uint64_t block, const int8_t *signs,
                         int inverse);
 
@@ -243,6 +251,23 @@ slq_status slq_open(const char *path, unsigned flags, slq_reader **out, slq_erro
 /* Unmap and free.  NULL is a no-op. */
 void slq_close(slq_reader *r);
 
+/* Required-feature bits of the header (§8). */
+#define SLQ_FEATURE_ZSTD       (1ull << 0)
+#define SLQ_FEATURE_INTGRID    (1ull << 1)
+#define SLQ_FEATURE_MASK_BITMAP (1ull << 2)
+#define SLQ_FEATURE_MASK_NM    (1ull << 3)
+#define SLQ_FEATURE_HADAMARD   (1ull << 4)
+#define SLQ_FEATURE_MXFP4      (1ull << 5) /* reserved, rejected by this reader */
+#define SLQ_FEATURE_NVFP4      (1ull << 6) /* reserved, rejected by this reader */
+#define SLQ_FEATURE_ZERO_FLOAT (1ull << 7)
+/* Bits this library implements (reads and writes). */
+#define SLQ_FEATURES_KNOWN (SLQ_FEATURE_ZSTD | SLQ_FEATURE_INTGRID | \
+    SLQ_FEATURE_MASK_BITMAP | SLQ_FEATURE_MASK_NM | SLQ_FEATURE_HADAMARD | \
+    SLQ_FEATURE_ZERO_FLOAT)
+/* Spec name of feature bit `bit` (0..63): "zstd", "mask_nm", ...; NULL if
+ * the bit has no name in this version. */
+const char *slq_feature_name(unsigned bit);
+
 /* Path given to slq_open. */
 const char *slq_path(const slq_reader *r);
 /* File size in bytes. */
@@ -265,6 +290,7 @@ typedef struct slq_section {
     uint64_t raw_size;
     int compressed;         /* 1 = zstd frame, 0 = raw bytes usable in place */
     uint64_t xxh3;          /* checksum of the stored bytes */
+    uint64_t index;         /* position in the section table (for messages) */
 } slq_section;
 
 /* Section of tensor i with role `role`; SLQ_E_NOTFOUND if the tensor has none. */
@@ -312,33 +338,52 @@ typedef struct slq_st_tensor {
     const char *file;              /* the shard that holds it */
 } slq_st_tensor;
 
-/* Open a .safetensors file, or a sharded checkpoint through its
- * model.safetensors.index.json, mmapped and validated (header size limit,
- * JSON, dtypes, offsets in bounds, contiguous, non-overlapping, sizes). */
+/* Open a .safetensors file, or (path ending in ".json") a sharded checkpoint
+ * through its model.safetensors.index.json, whose weight_map names shards
+ * relative to the index's directory; each shard is mmapped once.  Validated
+ * as the safetensors project does (100 MB header limit, '{' start, UTF-8
+ * JSON, known dtypes, integer shapes, offsets tiling the data area exactly,
+ * sizes) and further: duplicate tensor names or keys are refused, and an
+ * index must agree with its shards both ways (no tensor missing, unlisted or
+ * in two shards) and may not name shards outside its directory.
+ * JSON numbers at or above 2^53 are refused (they are not exact doubles). */
 slq_status slq_st_open(const char *path, slq_safetensors **out, slq_error *err);
+/* Unmap and free.  NULL is a no-op. */
 void slq_st_close(slq_safetensors *st);
 size_t slq_st_count(const slq_safetensors *st);
-/* Tensors are listed sorted by name. */
+/* Tensor i (i < count, else NULL), sorted by name; valid until close.  The
+ * format does not align data: read values through memcpy. */
 const slq_st_tensor *slq_st_at(const slq_safetensors *st, size_t i);
+/* Index of tensor `name`; SLQ_E_NOTFOUND if absent (no message is set). */
 slq_status slq_st_find(const slq_safetensors *st, const char *name, size_t *index);
-/* Value of a "__metadata__" string entry of the (first) file, or NULL. */
+/* Value of a "__metadata__" string entry, or NULL.  For an index, the
+ * metadata of its first shard in name order (model-00001-of-...). */
 const char *slq_st_metadata(const slq_safetensors *st, const char *key);
 
 typedef struct slq_st_writer slq_st_writer;
 
-/* Start a .safetensors file (written to a temporary file, renamed on finish). */
+/* Start a .safetensors file (written to a temporary file, renamed on finish).
+ * Tensors are laid out in declaration order, the header padded with spaces
+ * to a multiple of 8 as the official library does; declaring tensors in its
+ * order (dtype alignment descending, then name) gives byte-identical files. */
 slq_status slq_st_writer_open(const char *path, slq_st_writer **out, slq_error *err);
-/* Declare the next tensor; all declarations come before any data. */
+/* Declare the next tensor (ndim 0..SLQ_MAX_DIMS; shape may be NULL when 0);
+ * all declarations come before any data.  Names must be UTF-8 and not
+ * "__metadata__"; a repeated name is reported by the first write. */
 slq_status slq_st_writer_declare(slq_st_writer *w, const char *name, slq_dtype dtype,
                                  int ndim, const uint64_t *shape, slq_error *err);
-/* Add a "__metadata__" string entry (before the first write). */
+/* Add a "__metadata__" string entry (before the first write; keys unique;
+ * written in the order added). */
 slq_status slq_st_writer_metadata(slq_st_writer *w, const char *key, const char *value,
                                   slq_error *err);
 /* Write the data of the next declared tensor, in declaration order
- * (nbytes must equal its size). The header is written before the first. */
+ * (nbytes must equal its size). The header is written before the first.
+ * A wrong size or an extra write is SLQ_E_ARG and changes nothing; after a
+ * repeated name or an I/O error only finish (which then fails) or abort remain. */
 slq_status slq_st_writer_write(slq_st_writer *w, const void *data, uint64_t nbytes,
                                slq_error *err);
-/* All declared tensors written: fsync and rename onto the path; frees w. */
+/* All declared tensors written: fsync and rename onto the path.  Frees w
+ * whatever the outcome; on failure nothing appears at the path. */
 slq_status slq_st_writer_finish(slq_st_writer *w, slq_error *err);
 /* Remove the temporary file and free w.  NULL is a no-op. */
 void slq_st_writer_abort(slq_st_writer *w);
