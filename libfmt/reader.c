@@ -599,8 +599,9 @@ static slq_status parse_tensor(slq_reader *r, size_t i, const cJSON *o, slq_erro
         const char *rn = slq_role_name((slq_role)k);
         int64_t idx = rec->section[k];
         uint64_t want = rec->layout.size[k];
-        if (want && idx < 0) return TFAIL(SLQ_E_METADATA, "'%s' section missing", rn);
-        if (!want && idx >= 0)
+        int used = (rec->layout.roles >> k) & 1;
+        if (used && idx < 0) return TFAIL(SLQ_E_METADATA, "'%s' section missing", rn);
+        if (!used && idx >= 0)
             return TFAIL(SLQ_E_METADATA, "has a '%s' section, which its encoding does not use",
                          rn);
         if (idx < 0) continue;
