@@ -165,8 +165,11 @@ typedef struct slq_layout {
                                        a tensor with nnz = 0, spec §5) */
 } slq_layout;
 
-/* Validate `info` (ranges, divisibility, nnz consistent with the mask kind)
- * and compute the raw size of each of its sections.  Fills info->rows/cols. */
+/* Validate `info` (name 1..1024 bytes of UTF-8, shape, encoding parameters,
+ * divisibility, nnz consistent with the mask kind) and compute the raw size
+ * of each of its sections.  Fills info->rows/cols.  SLQ_E_ARG for an invalid
+ * description, SLQ_E_LIMIT if a size overflows 64 bits, SLQ_E_UNSUPPORTED
+ * for the reserved mxfp4/nvfp4 encodings. */
 slq_status slq_tensor_layout(slq_tensor_info *info, slq_layout *out, slq_error *err);
 
 /* ------------------------------------------------------------ bit packing */
