@@ -2,3 +2,4 @@
 noinst_PROGRAMS += bench/bench_decode
 bench_bench_decode_SOURCES = bench/bench_decode.c
 bench_bench_decode_LDADD = libslq.la
+EXTRA_DIST += bench/texts.sh
