@@ -128,23 +128,24 @@ slq_status slq_out_pwrite(slq_outfile *f, const void *buf, uint64_t n, uint64_t 
 
 slq_status slq_out_commit(slq_outfile *f, slq_error *err)
 {
+    /* Each failure formats its message before slq_out_abort frees f->path. */
     if (fsync(f->fd) != 0) {
-        int e = errno;
+        slq_status s = slq_fail(err, SLQ_E_IO, "%s: fsync failed: %s", f->path, strerror(errno));
         slq_out_abort(f);
-        return slq_fail(err, SLQ_E_IO, "%s: fsync failed: %s", f->path, strerror(e));
+        return s;
     }
     if (close(f->fd) != 0) {
-        int e = errno;
+        slq_status s = slq_fail(err, SLQ_E_IO, "%s: close failed: %s", f->path, strerror(errno));
         f->fd = -1;
         slq_out_abort(f);
-        return slq_fail(err, SLQ_E_IO, "%s: close failed: %s", f->path, strerror(e));
+        return s;
     }
     f->fd = -1;
     if (rename(f->tmp, f->path) != 0) {
-        int e = errno;
+        slq_status s = slq_fail(err, SLQ_E_IO, "%s: cannot rename temporary file into place: %s",
+                                f->path, strerror(errno));
         slq_out_abort(f);
-        return slq_fail(err, SLQ_E_IO, "%s: cannot rename temporary file into place: %s",
-                        f->path, strerror(e));
+        return s;
     }
     /* Make the rename durable. */
     char *dup = strdup(f->path);

@@ -3,8 +3,6 @@ libslq_la_SOURCES += libfmt/st_internal.h libfmt/safetensors_read.c libfmt/safet
 
 check_PROGRAMS += tests/test_st
 TESTS += tests/test_st
-# tests/st_dtype_shim.c is TEMPORARY (slq_dtype_* until libfmt/dtype.c is
-# merged): drop it from this line at that merge.
-tests_test_st_SOURCES = tests/test_st.c tests/st_dtype_shim.c
+tests_test_st_SOURCES = tests/test_st.c
 tests_test_st_LDADD = libslq.la
 EXTRA_DIST += tests/data/st_reference.safetensors tests/data/make_st_reference.py

@@ -168,7 +168,8 @@ slq_status slq_tensor_layout(slq_tensor_info *info, slq_layout *out, slq_error *
 
 /* ------------------------------------------------------------ bit packing */
 
-/* Bytes needed for `count` values of `bits` bits packed LSB-first (§ Packing). */
+/* Bytes needed for `count` values of `bits` bits (1..16) packed LSB-first
+ * (§ Packing): ceil(count*bits/8), computed without overflow. */
 uint64_t slq_packed_size(uint64_t count, unsigned bits);
 /* Pack `count` values (each < 2^bits, 1 <= bits <= 8) LSB-first into `out`
  * (slq_packed_size bytes; trailing bits of the last byte are zero). */
@@ -176,9 +177,14 @@ void slq_pack(const uint8_t *vals, uint64_t count, unsigned bits, uint8_t *out);
 /* Unpack values number first..first+count-1 from a packed stream. */
 void slq_unpack(const uint8_t *packed, uint64_t first, uint64_t count, unsigned bits,
                 uint8_t *vals);
+/* The same for values of 1..16 bits (N:M mask ranks need up to 14 bits). */
+void slq_pack16(const uint16_t *vals, uint64_t count, unsigned bits, uint8_t *out);
+void slq_unpack16(const uint8_t *packed, uint64_t first, uint64_t count, unsigned bits,
+                  uint16_t *vals);
 
 /* N:M masks: rank of the kept-set of one group of m flags (keep[i] != 0 for
- * kept) among all n-subsets of m in colexicographic order, and its inverse.
+ * kept; exactly n of them, m <= 16) among all n-subsets of m in
+ * colexicographic order, and its inverse (writes m flags of 0/1).
  * slq_nm_unrank returns SLQ_E_CORRUPT if rank >= C(m, n). */
 uint32_t slq_nm_rank(const uint8_t *keep, unsigned n, unsigned m);
 slq_status slq_nm_unrank(uint32_t rank, unsigned n, unsigned m, uint8_t *keep);
@@ -194,8 +200,10 @@ void slq_rotation_signs(uint64_t seed, uint64_t n, int8_t *signs);
 /* In place on a vector of n = k*block floats (block a power of two):
  * forward:  x <- (1/sqrt(B)) H_B (s . x) per block;
  * inverse:  x <- s . ((1/sqrt(B)) H_B x)  per block.
- * Computed in float64 accumulation-free butterflies; returns SLQ_E_ARG if
- * block is not a power of two dividing n. */
+ * signs has n entries (NULL = all +1).  Butterflies run in float64, so each
+ * output is the exact result rounded once to float32 (to within 2^-40
+ * relative).  SLQ_E_ARG if block is not a power of two dividing n,
+ * SLQ_E_NOMEM if the block-sized float64 scratch cannot be allocated. */
 slq_status slq_hadamard(float *x, uint64_t n, uint64_t block, const int8_t *signs,
                         int inverse);
 
@@ -243,6 +251,23 @@ slq_status slq_open(const char *path, unsigned flags, slq_reader **out, slq_erro
 /* Unmap and free.  NULL is a no-op. */
 void slq_close(slq_reader *r);
 
+/* Required-feature bits of the header (§8). */
+#define SLQ_FEATURE_ZSTD       (1ull << 0)
+#define SLQ_FEATURE_INTGRID    (1ull << 1)
+#define SLQ_FEATURE_MASK_BITMAP (1ull << 2)
+#define SLQ_FEATURE_MASK_NM    (1ull << 3)
+#define SLQ_FEATURE_HADAMARD   (1ull << 4)
+#define SLQ_FEATURE_MXFP4      (1ull << 5) /* reserved, rejected by this reader */
+#define SLQ_FEATURE_NVFP4      (1ull << 6) /* reserved, rejected by this reader */
+#define SLQ_FEATURE_ZERO_FLOAT (1ull << 7)
+/* Bits this library implements (reads and writes). */
+#define SLQ_FEATURES_KNOWN (SLQ_FEATURE_ZSTD | SLQ_FEATURE_INTGRID | \
+    SLQ_FEATURE_MASK_BITMAP | SLQ_FEATURE_MASK_NM | SLQ_FEATURE_HADAMARD | \
+    SLQ_FEATURE_ZERO_FLOAT)
+/* Spec name of feature bit `bit` (0..63): "zstd", "mask_nm", ...; NULL if
+ * the bit has no name in this version. */
+const char *slq_feature_name(unsigned bit);
+
 /* Path given to slq_open. */
 const char *slq_path(const slq_reader *r);
 /* File size in bytes. */
@@ -265,6 +290,7 @@ typedef struct slq_section {
     uint64_t raw_size;
     int compressed;         /* 1 = zstd frame, 0 = raw bytes usable in place */
     uint64_t xxh3;          /* checksum of the stored bytes */
+    uint64_t index;         /* position in the section table (for messages) */
 } slq_section;
 
 /* Section of tensor i with role `role`; SLQ_E_NOTFOUND if the tensor has none. */
