@@ -1,0 +1,1 @@
+# verify/cli.mk - metrics library, slqverify and slqrun (filled in below).
