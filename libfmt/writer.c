@@ -230,14 +230,6 @@ static slq_status check_sections(const slq_writer *w, const slq_tensor_info *t,
             return slq_fail(err, SLQ_E_ARG, "%s: tensor '%s': %s section missing (NULL)", path,
                             nm, slq_role_name((slq_role)r));
     if (t->encoding != SLQ_ENC_INTGRID) return SLQ_OK;
-    uint64_t ngroups = L->rows * L->groups_per_row;
-    if (!tail_bits_zero(sec[SLQ_ROLE_CODES], L->size[SLQ_ROLE_CODES], t->nnz, t->bits))
-        return slq_fail(err, SLQ_E_ARG, "%s: tensor '%s': unused bits of the last codes byte "
-                        "are not 0", path, nm);
-    if (t->zero_kind == SLQ_ZERO_INT &&
-        !tail_bits_zero(sec[SLQ_ROLE_ZEROS], L->size[SLQ_ROLE_ZEROS], ngroups, t->bits))
-        return slq_fail(err, SLQ_E_ARG, "%s: tensor '%s': unused bits of the last zeros byte "
-                        "are not 0", path, nm);
     const uint8_t *mask = sec[SLQ_ROLE_MASK];
     uint64_t msize = L->size[SLQ_ROLE_MASK];
     if (t->mask == SLQ_MASK_BITMAP) {
@@ -268,6 +260,15 @@ static slq_status check_sections(const slq_writer *w, const slq_tensor_info *t,
                                     t->mask_n);
         }
     }
+    /* After the mask: with a wrong nnz the codes buffer has the wrong size. */
+    uint64_t ngroups = L->rows * L->groups_per_row;
+    if (!tail_bits_zero(sec[SLQ_ROLE_CODES], L->size[SLQ_ROLE_CODES], t->nnz, t->bits))
+        return slq_fail(err, SLQ_E_ARG, "%s: tensor '%s': unused bits of the last codes byte "
+                        "are not 0", path, nm);
+    if (t->zero_kind == SLQ_ZERO_INT &&
+        !tail_bits_zero(sec[SLQ_ROLE_ZEROS], L->size[SLQ_ROLE_ZEROS], ngroups, t->bits))
+        return slq_fail(err, SLQ_E_ARG, "%s: tensor '%s': unused bits of the last zeros byte "
+                        "are not 0", path, nm);
     return SLQ_OK;
 }
 

@@ -1,0 +1,45 @@
+/* slqgen_text.c - the built-in tokenizer training text, used when
+ * /usr/share/common-licenses/GPL-3 is not readable or --builtin-text is
+ * given.  Written for this project; plain English with the punctuation,
+ * digits, contractions and spacing the GPT-2 split pattern distinguishes,
+ * long enough for a 512-token vocabulary. */
+#include "slqgen_text.h"
+
+const char sg_builtin_text[] =
+    "A language model reads text as a sequence of tokens. Before it can read anything, a "
+    "tokenizer has to cut the text into pieces that it knows, and the most common way to "
+    "learn those pieces is byte pair encoding. The idea is old and simple: start from single "
+    "bytes, count which two neighbours appear together most often, and glue them into a new "
+    "symbol. Then count again, and glue again, until the vocabulary is as large as you want.\n"
+    "\n"
+    "Why bytes? Because every string, in every language, is a sequence of bytes, so nothing is "
+    "ever unknown. The first 256 tokens cover all of them; the rest are merges. A word that was "
+    "seen often, like \"the\" or \"and\", becomes one token; a rare word is spelled out from "
+    "smaller pieces. It's a compromise between characters and whole words, and it works well "
+    "enough that nearly every model since 2019 has used it.\n"
+    "\n"
+    "Before counting, the text is split into words so that a merge never crosses a word "
+    "boundary. The split keeps a leading space with the word that follows it, keeps numbers "
+    "apart from letters, keeps punctuation apart from both, and treats contractions such as "
+    "'s, 't, 're, 've, 'm, 'll and 'd as pieces of their own. So \"we'll see\" becomes \"we\", "
+    "\"'ll\" and \" see\". Runs of spaces, tabs and new lines are kept too: they matter for "
+    "code, for poetry, and for tables like this one:\n"
+    "\n"
+    "    name        size    layers\n"
+    "    small       256     4\n"
+    "    medium      1024    12\n"
+    "    large       4096    32\n"
+    "\n"
+    "Weights are another matter. A trained network's weights are not uniform noise: most are "
+    "small, a few are large, and some input channels are much larger than the rest. Those "
+    "outliers are what make quantization hard. If one value in a group is twenty times larger "
+    "than the others, a shared scale wastes most of its levels on the range the others never "
+    "reach. Good quantizers rotate, reorder, clip or keep such channels apart; a test model "
+    "should contain them, or the tests prove nothing.\n"
+    "\n"
+    "This text was written for the project's synthetic model. It is not meant to be read by "
+    "people, only counted by a trainer: 1, 2, 3, 10, 100, 1000 and 3.14159 are here for the "
+    "digits; (parentheses), [brackets], {braces}, \"quotes\", semi-colons; colons: dashes - and "
+    "slashes / are here for the punctuation. Questions? Exclamations! Ellipses... all of them "
+    "count. The quick brown fox jumps over the lazy dog, and the five boxing wizards jump "
+    "quickly. Pack my box with five dozen liquor jugs. How vexingly quick daft zebras jump!\n";
