@@ -158,25 +158,27 @@ static slq_status decode_intgrid(const slq_reader *r, const slq_tensor_rec *t, u
         else if (ti->zero_kind == SLQ_ZERO_FLOAT)
             slq_to_f32(ti->scale_dtype, s.p[SLQ_ROLE_ZEROS] + row * gpr * ss, gpr, b.zf);
 
-        uint64_t k = 0; /* next code of this row */
-        int mid = 1 << (bits - 1);
-        for (uint64_t c = 0; c < cols; c++) {
-            if (!b.keep[c]) {
-                o[c] = 0.0f;
-                continue;
+        /* Group by group, so that scale, zero-point and kind are loop constants. */
+        const uint8_t *q = b.codes; /* next code of this row */
+        for (uint64_t grp = 0; grp < gpr; grp++) {
+            uint64_t c0 = grp * g, c1 = c0 + g < cols ? c0 + g : cols;
+            float sc = b.scales[grp];
+            if (ti->zero_kind == SLQ_ZERO_FLOAT) {
+                float z = b.zf[grp];
+                for (uint64_t c = c0; c < c1; c++) {
+                    if (!b.keep[c]) {
+                        o[c] = 0.0f;
+                        continue;
+                    }
+                    float d = (float)*q++ - z; /* q - z rounded to float32 (assignment) */
+                    o[c] = sc * d;
+                }
+            } else {
+                /* "none": z = 2^(b-1); "int": stored z; q - z is exact as an integer */
+                int z = ti->zero_kind == SLQ_ZERO_INT ? (int)b.zint[grp] : 1 << (bits - 1);
+                for (uint64_t c = c0; c < c1; c++)
+                    o[c] = b.keep[c] ? sc * (float)((int)*q++ - z) : 0.0f;
             }
-            uint64_t grp = c / g;
-            int q = b.codes[k++];
-            float sc = b.scales[grp], w;
-            switch (ti->zero_kind) {
-            case SLQ_ZERO_NONE: w = sc * (float)(q - mid); break;
-            case SLQ_ZERO_INT: w = sc * (float)(q - (int)b.zint[grp]); break;
-            default: {
-                float d = (float)q - b.zf[grp]; /* rounded to float32 (assignment) */
-                w = sc * d;
-            }
-            }
-            o[c] = w;
         }
     }
     if (last) {

@@ -104,6 +104,7 @@ slq_status slq_tensor_layout(slq_tensor_info *t, slq_layout *out, slq_error *err
                             "tensor '%s': masks and rotations apply only to intgrid", nm);
         if (slq_mul_ovf(numel, slq_dtype_size(t->dtype), &out->size[SLQ_ROLE_DATA]))
             return slq_fail(err, SLQ_E_LIMIT, "tensor '%s': size overflows 64 bits", nm);
+        out->roles = 1u << SLQ_ROLE_DATA;
         return SLQ_OK;
     }
     if (t->encoding == SLQ_ENC_MXFP4 || t->encoding == SLQ_ENC_NVFP4)
@@ -195,8 +196,11 @@ slq_status slq_tensor_layout(slq_tensor_info *t, slq_layout *out, slq_error *err
         return slq_fail(err, SLQ_E_ARG, "tensor '%s': unknown rotation kind %d", nm,
                         (int)t->rotation);
     }
-    /* Codes of the kept elements; with nnz = 0 the section is absent. */
+    /* Codes of the kept elements (an empty section when nnz = 0). */
     ovf |= packed_ovf(t->nnz, t->bits, &out->size[SLQ_ROLE_CODES]);
     if (ovf) return slq_fail(err, SLQ_E_LIMIT, "tensor '%s': size overflows 64 bits", nm);
+    out->roles = 1u << SLQ_ROLE_CODES | 1u << SLQ_ROLE_SCALES;
+    if (t->zero_kind != SLQ_ZERO_NONE) out->roles |= 1u << SLQ_ROLE_ZEROS;
+    if (t->mask != SLQ_MASK_NONE) out->roles |= 1u << SLQ_ROLE_MASK;
     return SLQ_OK;
 }

@@ -211,9 +211,10 @@ static slq_status parse_table(slq_reader *r, uint64_t table_off, slq_error *err)
 
 /* ------------------------------------------------------------ zstd */
 
-/* Decompress section idx into dst (raw_size bytes), checking it is exactly one
- * frame of exactly raw_size bytes. */
-static slq_status decompress(const slq_reader *r, uint64_t idx, void *dst, slq_error *err)
+/* Check that section idx holds exactly one zstd frame whose header does not
+ * contradict raw_size (cheap: reads frame and block headers only), so that a
+ * hostile raw_size is caught before anything is allocated for it. */
+static slq_status check_frame(const slq_reader *r, uint64_t idx, slq_error *err)
 {
     const slq_secrec *s = &r->sec[idx];
     const uint8_t *src = r->map.base + s->offset;
@@ -231,6 +232,19 @@ static slq_status decompress(const slq_reader *r, uint64_t idx, void *dst, slq_e
     if (cs != ZSTD_CONTENTSIZE_UNKNOWN && cs != s->raw_size)
         return slq_fail(err, SLQ_E_CORRUPT, "%s: %s: zstd frame holds %llu bytes but the table "
                         "says %llu", r->path, d, cs, (unsigned long long)s->raw_size);
+    return SLQ_OK;
+}
+
+/* Decompress section idx into dst (raw_size bytes), checking it is exactly one
+ * frame of exactly raw_size bytes. */
+static slq_status decompress(const slq_reader *r, uint64_t idx, void *dst, slq_error *err)
+{
+    const slq_secrec *s = &r->sec[idx];
+    const uint8_t *src = r->map.base + s->offset;
+    slq_status st = check_frame(r, idx, err);
+    if (st) return st;
+    char d[1400];
+    slq_describe_section(r, idx, d, sizeof d);
     size_t got = ZSTD_decompress(dst, (size_t)s->raw_size, src, (size_t)s->stored_size);
     if (ZSTD_isError(got))
         return slq_fail(err, SLQ_E_COMPRESS, "%s: %s: zstd decompression failed: %s", r->path,
@@ -320,6 +334,7 @@ slq_status slq_section_bytes(const slq_reader *r, uint64_t idx, const uint8_t **
         *data = r->map.base + rec->offset;
         return SLQ_OK;
     }
+    if ((s = check_frame(r, idx, err))) return s;
     void *buf = malloc(rec->raw_size ? (size_t)rec->raw_size : 1);
     if (!buf)
         return slq_fail(err, SLQ_E_NOMEM, "%s: cannot allocate %llu bytes to decompress "
@@ -599,8 +614,9 @@ static slq_status parse_tensor(slq_reader *r, size_t i, const cJSON *o, slq_erro
         const char *rn = slq_role_name((slq_role)k);
         int64_t idx = rec->section[k];
         uint64_t want = rec->layout.size[k];
-        if (want && idx < 0) return TFAIL(SLQ_E_METADATA, "'%s' section missing", rn);
-        if (!want && idx >= 0)
+        int used = (rec->layout.roles >> k) & 1;
+        if (used && idx < 0) return TFAIL(SLQ_E_METADATA, "'%s' section missing", rn);
+        if (!used && idx >= 0)
             return TFAIL(SLQ_E_METADATA, "has a '%s' section, which its encoding does not use",
                          rn);
         if (idx < 0) continue;

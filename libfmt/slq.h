@@ -159,11 +159,17 @@ typedef struct slq_tensor_info {
 typedef struct slq_layout {
     uint64_t rows, cols, numel;
     uint64_t groups_per_row;        /* ceil(cols / group) for INTGRID, else 0 */
-    uint64_t size[SLQ_ROLE_COUNT];  /* raw byte size of each section, 0 = absent */
+    uint64_t size[SLQ_ROLE_COUNT];  /* raw byte size of each section (0 if absent) */
+    unsigned roles;                 /* bit r set: the tensor has a section of role r
+                                       (present even when its size is 0: the codes of
+                                       a tensor with nnz = 0, spec §5) */
 } slq_layout;
 
-/* Validate `info` (ranges, divisibility, nnz consistent with the mask kind)
- * and compute the raw size of each of its sections.  Fills info->rows/cols. */
+/* Validate `info` (name 1..1024 bytes of UTF-8, shape, encoding parameters,
+ * divisibility, nnz consistent with the mask kind) and compute the raw size
+ * of each of its sections.  Fills info->rows/cols.  SLQ_E_ARG for an invalid
+ * description, SLQ_E_LIMIT if a size overflows 64 bits, SLQ_E_UNSUPPORTED
+ * for the reserved mxfp4/nvfp4 encodings. */
 slq_status slq_tensor_layout(slq_tensor_info *info, slq_layout *out, slq_error *err);
 
 /* ------------------------------------------------------------ bit packing */
@@ -221,18 +227,24 @@ typedef struct slq_writer_options {
 slq_status slq_writer_open(const char *path, const slq_writer_options *opt,
                            slq_writer **out, slq_error *err);
 /* Append one tensor.  sections[r] points at slq_layout.size[r] bytes for each
- * role the layout uses (others ignored).  Data is written at once: memory use
- * does not grow with the tensor count beyond its directory entry. */
+ * role the layout uses (others ignored; NULL allowed where the size is 0).
+ * Checked: slq_tensor_layout, a unique name, bitmap popcount = nnz, N:M ranks
+ * < C(M, N), zero unused bits after the last packed value; such errors are
+ * SLQ_E_ARG and leave the writer usable.  After an I/O error only abort (or a
+ * finish that fails) remains.  Data is written at once: memory use does not
+ * grow with the tensor count beyond its directory entry. */
 slq_status slq_writer_add(slq_writer *w, const slq_tensor_info *info,
                           const void *const sections[SLQ_ROLE_COUNT], slq_error *err);
 /* Embed a file verbatim (config.json, tokenizer.json, ...) under `name`. */
 slq_status slq_writer_add_file(slq_writer *w, const char *name, const void *data,
                                size_t len, slq_error *err);
-/* Set a top-level metadata object ("provenance", "recipe", "user") from JSON
- * text; it must parse as a JSON object. Replaces an earlier value. */
+/* Set a top-level metadata object from JSON text; key is "provenance",
+ * "recipe" or "user" (others are SLQ_E_ARG) and the text must parse as a
+ * JSON object. Replaces an earlier value. */
 slq_status slq_writer_set_json(slq_writer *w, const char *key, const char *json_text,
                                slq_error *err);
-/* Write directory, metadata and header, fsync, rename onto `path`, free w. */
+/* Write directory, metadata and header, fsync, rename onto `path`.  Frees w
+ * whatever the outcome; on failure nothing appears at `path`. */
 slq_status slq_writer_finish(slq_writer *w, slq_error *err);
 /* Discard: remove the temporary file and free w.  NULL is a no-op. */
 void slq_writer_abort(slq_writer *w);

@@ -335,9 +335,10 @@ slq_status slq_writer_add(slq_writer *w, const slq_tensor_info *info,
     e->info = t;
     for (int r = 0; r < SLQ_ROLE_COUNT; r++) {
         e->section[r] = -1;
-        if (!L.size[r]) continue;
+        if (!(L.roles & (1u << r))) continue;
         uint64_t idx;
-        if ((s = write_section(w, sections[r], L.size[r], &idx, err))) {
+        const void *data = sections[r] ? sections[r] : ""; /* NULL only when size 0 */
+        if ((s = write_section(w, data, L.size[r], &idx, err))) {
             w->failed = s; /* the entry is incomplete: the file cannot be finished */
             return s;
         }
@@ -403,6 +404,22 @@ slq_status slq_writer_set_json(slq_writer *w, const char *key, const char *json_
 
 /* ------------------------------------------------------------ finish */
 
+/* Integers as plain JSON integers (cJSON would print 1e15 with an exponent, §4). */
+static cJSON *uint_json(uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return cJSON_CreateRaw(buf);
+}
+
+static int add_uint(cJSON *o, const char *key, uint64_t v)
+{
+    cJSON *n = uint_json(v);
+    if (n && cJSON_AddItemToObject(o, key, n)) return 1;
+    cJSON_Delete(n);
+    return 0;
+}
+
 static cJSON *tensor_json(const wtensor *e)
 {
     const slq_tensor_info *t = &e->info;
@@ -414,18 +431,18 @@ static cJSON *tensor_json(const wtensor *e)
     cJSON *shape = cJSON_AddArrayToObject(o, "shape");
     ok &= shape != NULL;
     for (int d = 0; ok && d < t->ndim; d++) {
-        cJSON *v = cJSON_CreateNumber((double)t->shape[d]);
+        cJSON *v = uint_json(t->shape[d]);
         ok &= v && cJSON_AddItemToArray(shape, v);
     }
     ok &= cJSON_AddStringToObject(o, "encoding", enc[t->encoding]) != NULL;
     if (t->encoding == SLQ_ENC_DENSE) {
         ok &= cJSON_AddStringToObject(o, "dtype", slq_dtype_name(t->dtype)) != NULL;
     } else {
-        ok &= cJSON_AddNumberToObject(o, "bits", t->bits) != NULL;
-        ok &= cJSON_AddNumberToObject(o, "group_size", (double)t->group_size) != NULL;
+        ok &= add_uint(o, "bits", t->bits);
+        ok &= add_uint(o, "group_size", t->group_size);
         ok &= cJSON_AddStringToObject(o, "scale_dtype", slq_dtype_name(t->scale_dtype)) != NULL;
         ok &= cJSON_AddStringToObject(o, "zero_point", zero[t->zero_kind]) != NULL;
-        ok &= cJSON_AddNumberToObject(o, "nnz", (double)t->nnz) != NULL;
+        ok &= add_uint(o, "nnz", t->nnz);
         if (t->mask != SLQ_MASK_NONE) {
             cJSON *m = cJSON_AddObjectToObject(o, "mask");
             ok &= m != NULL;
@@ -433,8 +450,8 @@ static cJSON *tensor_json(const wtensor *e)
                 ok &= cJSON_AddStringToObject(m, "kind", "bitmap") != NULL;
             } else if (ok) {
                 ok &= cJSON_AddStringToObject(m, "kind", "nm") != NULL;
-                ok &= cJSON_AddNumberToObject(m, "n", t->mask_n) != NULL;
-                ok &= cJSON_AddNumberToObject(m, "m", t->mask_m) != NULL;
+                ok &= add_uint(m, "n", t->mask_n);
+                ok &= add_uint(m, "m", t->mask_m);
             }
         }
         if (ok && t->rotation == SLQ_ROT_HADAMARD) {
@@ -442,7 +459,7 @@ static cJSON *tensor_json(const wtensor *e)
             char seed[17];
             snprintf(seed, sizeof seed, "%016llx", (unsigned long long)t->rot_seed);
             ok &= r != NULL && cJSON_AddStringToObject(r, "kind", "hadamard") != NULL &&
-                  cJSON_AddNumberToObject(r, "block", (double)t->rot_block) != NULL &&
+                  add_uint(r, "block", t->rot_block) &&
                   cJSON_AddStringToObject(r, "seed", seed) != NULL;
         }
     }
@@ -450,8 +467,7 @@ static cJSON *tensor_json(const wtensor *e)
     ok &= sec != NULL;
     for (int r = 0; ok && r < SLQ_ROLE_COUNT; r++)
         if (e->section[r] >= 0)
-            ok &= cJSON_AddNumberToObject(sec, slq_role_name((slq_role)r),
-                                          (double)e->section[r]) != NULL;
+            ok &= add_uint(sec, slq_role_name((slq_role)r), (uint64_t)e->section[r]);
     if (ok && t->recipe_json) {
         cJSON *rj = cJSON_Parse(t->recipe_json);
         ok &= rj && cJSON_AddItemToObject(o, "recipe", rj);
@@ -470,8 +486,8 @@ static char *metadata_text(slq_writer *w)
     cJSON *root = cJSON_CreateObject();
     int ok = root && cJSON_AddStringToObject(root, "format", "slq");
     cJSON *ver = ok ? cJSON_AddArrayToObject(root, "version") : NULL;
-    ok = ver && cJSON_AddItemToArray(ver, cJSON_CreateNumber(SLQ_FORMAT_MAJOR)) &&
-         cJSON_AddItemToArray(ver, cJSON_CreateNumber(SLQ_FORMAT_MINOR));
+    ok = ver && cJSON_AddItemToArray(ver, uint_json(SLQ_FORMAT_MAJOR)) &&
+         cJSON_AddItemToArray(ver, uint_json(SLQ_FORMAT_MINOR));
     cJSON *ts = ok ? cJSON_AddArrayToObject(root, "tensors") : NULL;
     ok = ts != NULL;
     for (size_t i = 0; ok && i < w->nt; i++) {
@@ -481,7 +497,7 @@ static char *metadata_text(slq_writer *w)
     cJSON *fs = ok ? cJSON_AddObjectToObject(root, "files") : NULL;
     ok = fs != NULL;
     for (size_t i = 0; ok && i < w->nf; i++)
-        ok = cJSON_AddNumberToObject(fs, w->f[i].name, (double)w->f[i].section) != NULL;
+        ok = add_uint(fs, w->f[i].name, w->f[i].section);
     for (int k = 0; ok && k < NEXTRA; k++)
         if (w->extra[k]) {
             ok = cJSON_AddItemToObject(root, extra_keys[k], w->extra[k]);
