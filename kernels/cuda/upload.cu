@@ -106,6 +106,7 @@ slq_status densify_tile(const Src &s, uint64_t r0, uint64_t *kept, uint8_t *out,
         uint32_t keepbits = 0; /* N:M: kept positions of the current run */
         if (in->mask == SLQ_MASK_NONE) {
             for (uint64_t c = 0; c < s.cols; c++) o[c] = (uint8_t)get_bits(s.codes, r * s.cols + c, b, cb);
+            *kept += s.cols; /* every element has a code */
             continue;
         }
         for (uint64_t c = 0; c < s.cols; c++) {
