@@ -370,7 +370,9 @@ int main(void)
         info.group_size = 16;
         info.scale_dtype = SLQ_F16;
         info.nnz = 16 * 48;
-        const void *sec[SLQ_ROLE_COUNT] = {buf, buf, 0, 0, 0};
+        const void *sec[SLQ_ROLE_COUNT] = {0};
+        sec[SLQ_ROLE_CODES] = buf;
+        sec[SLQ_ROLE_SCALES] = buf;
         slq_cuda_tensor *t = NULL;
         if (slq_cuda_upload(&info, sec, &t, &err) != SLQ_E_UNSUPPORTED) FAIL("cols 48 accepted");
         info.shape[1] = 64;
