@@ -155,10 +155,10 @@ static double check_passage(const char *model_path, const cJSON *p, double *max_
     if (fs) goto done;
     /* log-softmax in double: log p(v) = logit_v - logsumexp(row) */
     for (size_t t = 0; t < n; t++) {
-        const float *row = logits + t * V;
-        double mx = row[0], s = 0;
-        for (size_t k = 1; k < V; k++) mx = row[k] > mx ? row[k] : mx;
-        for (size_t k = 0; k < V; k++) s += exp(row[k] - mx);
+        const float *lg = logits + t * V;
+        double mx = lg[0], s = 0;
+        for (size_t k = 1; k < V; k++) mx = lg[k] > mx ? lg[k] : mx;
+        for (size_t k = 0; k < V; k++) s += exp(lg[k] - mx);
         lse[t] = mx + log(s);
     }
     i = 0;
