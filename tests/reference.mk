@@ -7,4 +7,5 @@ TESTS += tests/test_reference.sh
 EXTRA_DIST += tests/test_reference.sh tests/reference/make_reference.py \
 	tests/reference/data/passage.txt tests/reference/data/synthetic-llama.json \
 	tests/reference/data/synthetic-qwen2.json tests/reference/data/synthetic-qwen3.json \
-	tests/reference/data/smollm2-135m-instruct.json
+	tests/reference/data/smollm2-135m-instruct.json \
+	bench/smollm2_rtn.sh bench/rtn_crosscheck.py
