@@ -85,4 +85,8 @@ slq_status slq_check_section(const slq_reader *r, uint64_t idx, slq_error *err);
 slq_status slq_section_bytes(const slq_reader *r, uint64_t idx, const uint8_t **data,
                              void **owned, slq_error *err);
 
+/* Decode rows of an mxfp4 / nvfp4 tensor (fp4.c); slq_decode's contract. */
+slq_status slq_decode_fp4(const slq_reader *r, const slq_tensor_rec *t, uint64_t row0,
+                          uint64_t nrows, float *out, unsigned flags, slq_error *err);
+
 #endif

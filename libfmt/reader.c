@@ -505,6 +505,24 @@ static const char *get_str(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The optional "rotation" member of an intgrid, mxfp4 or nvfp4 tensor (§5.4). */
+static slq_status parse_rotation(slq_reader *r, size_t i, const char *tname, const cJSON *o,
+                                 slq_tensor_info *t, slq_error *err)
+{
+    const cJSON *rot = cJSON_GetObjectItemCaseSensitive(o, "rotation");
+    if (!rot) return SLQ_OK;
+    const char *kind = cJSON_IsObject(rot) ? get_str(rot, "kind") : NULL;
+    if (!kind || strcmp(kind, "hadamard") != 0)
+        return TFAIL(SLQ_E_METADATA, "'rotation' must be an object with kind \"hadamard\"");
+    t->rotation = SLQ_ROT_HADAMARD;
+    GET_UINT(rot, "block", UINT64_MAX, &t->rot_block);
+    const char *seed = get_str(rot, "seed");
+    if (!seed || !parse_hex64(seed, &t->rot_seed))
+        return TFAIL(SLQ_E_METADATA, "rotation 'seed' must be a string of 16 lowercase hex "
+                     "digits");
+    return SLQ_OK;
+}
+
 static slq_status parse_tensor(slq_reader *r, size_t i, const cJSON *o, slq_error *err)
 {
     slq_tensor_rec *rec = &r->tensors[i];
@@ -563,19 +581,27 @@ static slq_status parse_tensor(slq_reader *r, size_t i, const cJSON *o, slq_erro
                              "\"nm\"");
             }
         }
-        const cJSON *rot = cJSON_GetObjectItemCaseSensitive(o, "rotation");
-        if (rot) {
-            const char *kind = cJSON_IsObject(rot) ? get_str(rot, "kind") : NULL;
-            if (!kind || strcmp(kind, "hadamard") != 0)
-                return TFAIL(SLQ_E_METADATA, "'rotation' must be an object with kind "
-                             "\"hadamard\"");
-            t->rotation = SLQ_ROT_HADAMARD;
-            GET_UINT(rot, "block", UINT64_MAX, &t->rot_block);
-            const char *seed = get_str(rot, "seed");
-            if (!seed || !parse_hex64(seed, &t->rot_seed))
-                return TFAIL(SLQ_E_METADATA, "rotation 'seed' must be a string of 16 lowercase "
-                             "hex digits");
+        const cJSON *grid = cJSON_GetObjectItemCaseSensitive(o, "grid");
+        if (grid) {
+            const char *g = cJSON_IsString(grid) ? grid->valuestring : NULL;
+            if (!g || strcmp(g, "normal-lloyd-max") != 0)
+                return TFAIL(SLQ_E_METADATA, "'grid' must be \"normal-lloyd-max\" (or absent)");
+            t->grid = SLQ_GRID_NORMAL;
         }
+        slq_status rs = parse_rotation(r, i, tname, o, t, err);
+        if (rs) return rs;
+    } else if (strcmp(enc, "mxfp4") == 0 || strcmp(enc, "nvfp4") == 0) {
+        t->encoding = enc[0] == 'm' ? SLQ_ENC_MXFP4 : SLQ_ENC_NVFP4;
+        /* §7: the block format is fixed; intgrid members would change nothing
+         * a reader of this encoding looks at, so their presence is an error */
+        static const char *const foreign[] = {"dtype", "bits", "group_size", "scale_dtype",
+                                              "zero_point", "nnz", "mask", "grid"};
+        for (size_t k = 0; k < sizeof foreign / sizeof foreign[0]; k++)
+            if (cJSON_GetObjectItemCaseSensitive(o, foreign[k]))
+                return TFAIL(SLQ_E_METADATA, "member '%s' does not apply to encoding %s",
+                             foreign[k], enc);
+        slq_status rs = parse_rotation(r, i, tname, o, t, err);
+        if (rs) return rs;
     } else {
         return TFAIL(SLQ_E_METADATA, "unknown encoding '%.100s'", enc);
     }

@@ -1,0 +1,16 @@
+# quantizers/rotfp4.mk - rotations, HIGGS normal grids and FP4 (issue 7).
+# gen_normal_grids writes libfmt/normal_grids.c and the spec's Appendix A.
+noinst_PROGRAMS += quantizers/gen_normal_grids
+quantizers_gen_normal_grids_SOURCES = quantizers/gen_normal_grids.c
+quantizers_gen_normal_grids_LDADD = -lm
+
+check_PROGRAMS += tests/test_normal_grids
+TESTS += tests/test_normal_grids tests/test_normal_grids_regen.sh
+tests_test_normal_grids_SOURCES = tests/test_normal_grids.c tests/check.h
+tests_test_normal_grids_LDADD = libslq.la -lm
+EXTRA_DIST += tests/test_normal_grids_regen.sh
+
+check_PROGRAMS += tests/test_fp4_container
+TESTS += tests/test_fp4_container
+tests_test_fp4_container_SOURCES = tests/test_fp4_container.c tests/check.h
+tests_test_fp4_container_LDADD = libslq.la $(XXHASH_LIBS) -lm
