@@ -225,7 +225,7 @@ slq_status slq_hadamard(float *x, uint64_t n, uint64_t block, const int8_t *sign
 /* ------------------------------------------------ value grids and FP4 (§5.6, §7) */
 
 /* The Lloyd-Max grid G_b of a standard normal variable: 2^bits float32 values
- * in increasing order (Appendix A of the spec), for bits 2..8; else NULL. */
+ * in increasing order (Appendix B of the spec), for bits 2..8; else NULL. */
 const float *slq_normal_grid(unsigned bits);
 /* Value of an E2M1 code (low 4 bits of `code`): sign bit 3, magnitude
  * {0, 0.5, 1, 1.5, 2, 3, 4, 6}[code & 7]; code 8 is -0.0. */

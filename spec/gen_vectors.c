@@ -12,7 +12,7 @@
  * FP4 element and scale values (§7) come from this file's own decoding of
  * the bit fields.  The one input taken from the library is the float32 table
  * of §5.6 (slq_normal_grid): it is normative as printed in the spec's
- * Appendix A, and the Python reference decoder recomputes it from its
+ * Appendix B, and the Python reference decoder recomputes it from its
  * Lloyd-Max definition, so spec/test_reference.sh checks it independently.
  * Nothing here reads the clock, the environment or the file system's state:
  * the same build writes the same bytes.

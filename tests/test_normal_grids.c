@@ -8,7 +8,7 @@
  *    generator uses).
  * 3. Published values: Max (1960), "Quantizing for minimum distortion",
  *    Table I, 4 and 8 levels, and the mean squared errors there.
- * 4. The table equals spec Appendix A, bit pattern by bit pattern.
+ * 4. The table equals spec Appendix B, bit pattern by bit pattern.
  */
 #include <math.h>
 #include <stdint.h>
@@ -65,7 +65,7 @@ static void check_table(unsigned b, double *mse)
     *mse = e;
 }
 
-/* Appendix A of the spec: lines "  q  xxxxxxxx  dec  dec" under "G_b, q = ...". */
+/* Appendix B of the spec: lines "  q  xxxxxxxx  dec  dec" under "G_b, q = ...". */
 static void check_spec(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -75,7 +75,7 @@ static void check_spec(const char *path)
     int in_appendix = 0;
     unsigned b = 0, seen[9] = {0};
     while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "## Appendix A.", 14) == 0) in_appendix = 1;
+        if (strncmp(line, "## Appendix B.", 14) == 0) in_appendix = 1;
         if (!in_appendix) continue;
         unsigned bb, q;
         char hex[16];
@@ -122,7 +122,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/spec/slq-format.md", srcdir ? srcdir : ".");
     check_spec(path);
     if (check_failures) return 1;
-    printf("normal grids: Lloyd-Max conditions, Max (1960) values and spec Appendix A hold; "
+    printf("normal grids: Lloyd-Max conditions, Max (1960) values and spec Appendix B hold; "
            "MSE b=2..8: %.5g %.5g %.5g %.5g %.5g %.5g %.5g\n", mse[2], mse[3], mse[4], mse[5],
            mse[6], mse[7], mse[8]);
     return 0;
