@@ -1,5 +1,8 @@
 # quantizers/rotfp4.mk - rotations, HIGGS normal grids and FP4 (issue 7).
 # gen_normal_grids writes libfmt/normal_grids.c and the spec's Appendix A.
+libslqquant_la_SOURCES += quantizers/rotate.c quantizers/higgs.h quantizers/higgs.c \
+	quantizers/fp4q.h quantizers/fp4q.c
+
 noinst_PROGRAMS += quantizers/gen_normal_grids
 quantizers_gen_normal_grids_SOURCES = quantizers/gen_normal_grids.c
 quantizers_gen_normal_grids_LDADD = -lm
@@ -14,3 +17,6 @@ check_PROGRAMS += tests/test_fp4_container
 TESTS += tests/test_fp4_container
 tests_test_fp4_container_SOURCES = tests/test_fp4_container.c tests/check.h
 tests_test_fp4_container_LDADD = libslq.la $(XXHASH_LIBS) -lm
+
+TESTS += tests/test_slqconv_rotfp4.sh
+EXTRA_DIST += tests/test_slqconv_rotfp4.sh
