@@ -20,3 +20,8 @@ tests_test_fp4_container_LDADD = libslq.la $(XXHASH_LIBS) -lm
 
 TESTS += tests/test_slqconv_rotfp4.sh
 EXTRA_DIST += tests/test_slqconv_rotfp4.sh
+
+check_PROGRAMS += tests/test_rotfp4_quant
+TESTS += tests/test_rotfp4_quant
+tests_test_rotfp4_quant_SOURCES = tests/test_rotfp4_quant.c tests/check.h
+tests_test_rotfp4_quant_LDADD = libslqquant.la libslq.la -lm
