@@ -25,3 +25,8 @@ check_PROGRAMS += tests/test_rotfp4_quant
 TESTS += tests/test_rotfp4_quant
 tests_test_rotfp4_quant_SOURCES = tests/test_rotfp4_quant.c tests/check.h
 tests_test_rotfp4_quant_LDADD = libslqquant.la libslq.la -lm
+
+# Experiment (not a test): symmetric vs asymmetric RTN noise against the range theory.
+noinst_PROGRAMS += bench/bench_sym_asym
+bench_bench_sym_asym_SOURCES = bench/bench_sym_asym.c
+bench_bench_sym_asym_LDADD = libslqquant.la libslqgguf.la libslq.la $(CJSON_LIBS) -lm
