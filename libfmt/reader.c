@@ -441,7 +441,7 @@ static slq_status load_metadata(slq_reader *r, uint64_t off, uint64_t stored, ui
     if (memchr(r->meta, 0, (size_t)raw) || !slq_utf8_valid(r->meta, (size_t)raw))
         return slq_fail(err, SLQ_E_METADATA, "%s: metadata is not valid UTF-8 text", path);
     const char *end = NULL;
-    r->root = cJSON_ParseWithOpts(r->meta, &end, 1);
+    r->root = slq_json_parse(r->meta, (size_t)raw + 1, 1, &end);
     if (!r->root)
         return slq_fail(err, SLQ_E_METADATA, "%s: metadata JSON is malformed near byte %lld",
                         path, end ? (long long)(end - r->meta) : -1LL);
