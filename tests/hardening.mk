@@ -46,3 +46,6 @@ fuzz:
 .PHONY: fuzz
 clean-local:
 	rm -rf fuzz-work
+
+# Decompressed-size bounds from zstd block headers (checked before allocating).
+libslq_la_SOURCES += libfmt/zstd_bound.c
