@@ -49,3 +49,10 @@ clean-local:
 
 # Decompressed-size bounds from zstd block headers (checked before allocating).
 libslq_la_SOURCES += libfmt/zstd_bound.c
+
+# Table of >= 50 named malformed .slq files with exact statuses and messages,
+# heap growth per library call bounded (tests/test_malformed.c).
+check_PROGRAMS += tests/test_malformed
+TESTS += tests/test_malformed
+tests_test_malformed_SOURCES = tests/test_malformed.c tests/check.h
+tests_test_malformed_LDADD = libslq.la $(CJSON_LIBS) $(XXHASH_LIBS)
