@@ -185,6 +185,8 @@ slq_status slq_writer_open(const char *path, const slq_writer_options *opt, slq_
     return SLQ_OK;
 }
 
+const char *slq_writer_temp_path(const slq_writer *w) { return w ? w->out.tmp : NULL; }
+
 void slq_writer_abort(slq_writer *w)
 {
     if (!w) return;

@@ -56,3 +56,6 @@ check_PROGRAMS += tests/test_malformed
 TESTS += tests/test_malformed
 tests_test_malformed_SOURCES = tests/test_malformed.c tests/check.h
 tests_test_malformed_LDADD = libslq.la $(CJSON_LIBS) $(XXHASH_LIBS)
+
+# slqconv removes its temporary outputs on SIGINT/SIGTERM/SIGHUP.
+slqconv_SOURCES += converters/cleanup.h converters/cleanup.c
