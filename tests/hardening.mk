@@ -59,3 +59,8 @@ tests_test_malformed_LDADD = libslq.la $(CJSON_LIBS) $(XXHASH_LIBS)
 
 # slqconv removes its temporary outputs on SIGINT/SIGTERM/SIGHUP.
 slqconv_SOURCES += converters/cleanup.h converters/cleanup.c
+
+# Faults: SIGKILL/SIGTERM during slqconv, full disk, unreadable inputs,
+# slqinfo --check on corrupted bytes (tests/test_faults.sh).
+TESTS += tests/test_faults.sh
+EXTRA_DIST += tests/test_faults.sh
