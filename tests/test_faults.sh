@@ -19,7 +19,8 @@
 srcdir=${srcdir:-.}
 CONV=./slqconv
 GEN=./slqgen
-INFO=./converters/slqinfo
+INFO=./slqinfo
+[ -x "$INFO" ] || INFO=./converters/slqinfo
 for p in "$CONV" "$GEN" "$INFO"; do
     [ -x "$p" ] || { echo "SKIP: $p not built (run from the build directory)"; exit 77; }
 done
@@ -36,7 +37,7 @@ note() { echo "note: $*"; }
 now() { date +%s.%N; }
 
 M=$T/model
-"$GEN" "$M" --hidden 256 --layers 4 --builtin-text --quiet || { echo "FAIL: slqgen"; exit 1; }
+"$GEN" "$M" --hidden 192 --layers 3 --builtin-text --quiet || { echo "FAIL: slqgen"; exit 1; }
 
 # --- (a) kills ---------------------------------------------------------------
 # Reference outputs: NEW is what this conversion writes, OLD a different

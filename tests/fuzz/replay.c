@@ -61,7 +61,7 @@ static int run_dir(const char *dir)
         names[n++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n) qsort(names, n, sizeof *names, cmp_str);
     int count = 0;
     for (size_t i = 0; i < n; i++) {
         char p[8192];
