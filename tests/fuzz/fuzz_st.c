@@ -7,6 +7,8 @@
 #include "fuzz_util.h"
 #include "slq.h"
 
+static volatile uint8_t sink; /* keeps the reads of every data byte */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_input_path(data, size);
@@ -15,7 +17,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     slq_safetensors *st;
     if (slq_st_open(path, &st, &err) != SLQ_OK) return 0;
     uint64_t lim = fuzz_numel_limit(size);
-    volatile uint8_t sink = 0;
     for (size_t i = 0; i < slq_st_count(st); i++) {
         const slq_st_tensor *t = slq_st_at(st, i);
         size_t idx;
