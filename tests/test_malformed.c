@@ -1173,12 +1173,22 @@ int main(void)
     snprintf(g_path, sizeof g_path, "%s/m.slq", check_tmpdir());
     g_base = build_base();
     size_t n = sizeof cases / sizeof cases[0];
+    const char *dump = getenv("SLQ_MALFORMED_DUMP");
     int nbad = 0;
     size_t most = 0, most_file = 0;
     const char *most_name = "";
     for (size_t k = 0; k < n; k++) {
         const mcase *c = &cases[k];
         fbuf f = c->gen();
+        if (dump) { /* SLQ_MALFORMED_DUMP=DIR: keep the files (fuzz seeds, regressions) */
+            char p[4400];
+            snprintf(p, sizeof p, "%s/%s.slq", dump, c->name);
+            FILE *fp = fopen(p, "wb");
+            if (fp) {
+                if (f.n) fwrite(f.b, 1, f.n, fp);
+                fclose(fp);
+            }
+        }
         slq_error err;
         g_worst = 0;
         slq_status s = probe(&f, &err);

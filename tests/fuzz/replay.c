@@ -17,6 +17,14 @@
 #error "compile with -DFUZZ_NAME=\"name\""
 #endif
 
+/* In the sanitizer build, refuse any single allocation above 2 GiB, as
+ * libFuzzer's -malloc_limit_mb does: an input that once made a reader
+ * allocate what a file merely claims (a zstd size lie) must fail here too,
+ * not pass thanks to overcommit.  (Read only by AddressSanitizer's runtime;
+ * ASAN_OPTIONS from the environment still apply on top.) */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "max_allocation_size_mb=2048"; }
+
 static int run_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
