@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cleanup.h"
 #include "model_input.h"
 #include "progress.h"
 #include "quantizer.h"
@@ -371,6 +372,7 @@ int sc_convert(sc_opts *o)
         rc = sc_die("%s", err.msg);
         goto out;
     }
+    int tmp_slot = sc_cleanup_add(slq_writer_temp_path(w)); /* removed on SIGINT/SIGTERM */
     uint64_t total = 0, done = 0;
     for (size_t i = 0; i < n; i++) total += sc_input_at(in, i)->src_bytes;
     sc_progress bar;
@@ -398,9 +400,12 @@ int sc_convert(sc_opts *o)
     sc_progress_end(&bar);
     if (rc) {
         slq_writer_abort(w);
+        sc_cleanup_drop(tmp_slot);
         goto out;
     }
-    if (slq_writer_finish(w, &err) != SLQ_OK) {
+    slq_status fin = slq_writer_finish(w, &err);
+    sc_cleanup_drop(tmp_slot);
+    if (fin != SLQ_OK) {
         rc = sc_die("%s", err.msg);
         goto out;
     }

@@ -92,26 +92,43 @@ static char *pick_in_folder(const char *dir, slq_error *err)
     return NULL;
 }
 
-/* Read a small side file whole; NULL (not an error) when absent. */
-static char *slurp(const char *path, size_t *len)
+/* Read a small side file whole into *out; *out = NULL (not an error) when it
+ * does not exist.  Anything else that stops it being read (a directory or a
+ * FIFO under that name, a read error, a file of 1 GiB or more) is an error
+ * naming the file: silently dropping config.json would change the model. */
+static slq_status slurp(const char *path, char **out, size_t *len, slq_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && n < (1L << 30) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf[n] = 0;
-                *len = (size_t)n;
-            }
-        }
+    *out = NULL;
+    /* O_NONBLOCK: a FIFO would otherwise block the open until a writer comes */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT) return SLQ_OK;
+        return fail(err, SLQ_E_IO, "%s: cannot open: %s", path, strerror(errno));
     }
-    fclose(f);
-    return buf;
+    struct stat sb;
+    slq_status st = SLQ_OK;
+    char *buf = NULL;
+    if (fstat(fd, &sb) != 0) st = fail(err, SLQ_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode)) st = fail(err, SLQ_E_IO, "%s: not a regular file", path);
+    else if (sb.st_size >= (1L << 30)) st = fail(err, SLQ_E_LIMIT, "%s: too large (1 GiB or more)", path);
+    else if (!(buf = malloc((size_t)sb.st_size + 1))) st = fail(err, SLQ_E_NOMEM, "%s: out of memory", path);
+    size_t n = 0;
+    while (!st && n < (size_t)sb.st_size) {
+        ssize_t k = read(fd, buf + n, (size_t)sb.st_size - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) st = fail(err, SLQ_E_IO, "%s: read failed: %s", path, strerror(errno));
+        else if (k == 0) st = fail(err, SLQ_E_IO, "%s: file shrank while being read", path);
+        else n += (size_t)k;
+    }
+    close(fd);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return SLQ_OK;
 }
 
 static const char *const side_files[] = {"config.json", "generation_config.json",
@@ -261,7 +278,8 @@ slq_status sc_input_open(const char *path, sc_input **out, slq_error *err)
         for (size_t i = 0; !st && i < sizeof side_files / sizeof side_files[0]; i++) {
             char *p = join(dir, side_files[i]);
             size_t len = 0;
-            char *data = p ? slurp(p, &len) : NULL;
+            char *data = NULL;
+            if (p) st = slurp(p, &data, &len, err);
             free(p);
             if (data) add_file(in, side_files[i], data, len);
             if (data && i == 0) st = check_config(data, err);

@@ -1,4 +1,5 @@
 /* slqconv.c - command line of the converter: options, help, dispatch. */
+#include "cleanup.h"
 #include "slqconv.h"
 
 #include <errno.h>
@@ -270,6 +271,7 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    sc_cleanup_install(); /* temporary outputs go away on SIGINT/SIGTERM/SIGHUP */
     sc_opts o;
     memset(&o, 0, sizeof o);
     sc_recipe_init(&o.recipe);

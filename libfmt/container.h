@@ -30,6 +30,11 @@ int slq_utf8_valid(const char *s, size_t n);
 /* The feature bits a tensor uses (intgrid, masks, hadamard, zero_float). */
 uint64_t slq_tensor_features(const slq_tensor_info *t);
 
+/* Bounds [lo, hi] on the decompressed size of the zstd frame p[0..n), from
+ * its frame and block headers only (zstd_bound.c).  Returns 0 if p is not
+ * exactly one well-formed frame as far as the headers show. */
+int slq_zstd_bounds(const uint8_t *p, uint64_t n, uint64_t *lo, uint64_t *hi);
+
 /* One record of the section table, decoded. */
 typedef struct slq_secrec {
     uint64_t offset, stored_size, raw_size, xxh3;

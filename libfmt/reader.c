@@ -232,6 +232,20 @@ static slq_status check_frame(const slq_reader *r, uint64_t idx, slq_error *err)
     if (cs != ZSTD_CONTENTSIZE_UNKNOWN && cs != s->raw_size)
         return slq_fail(err, SLQ_E_CORRUPT, "%s: %s: zstd frame holds %llu bytes but the table "
                         "says %llu", r->path, d, cs, (unsigned long long)s->raw_size);
+    /* The content size in the frame header is a claim too: the blocks decide. */
+    uint64_t lo, hi;
+    if (!slq_zstd_bounds(src, s->stored_size, &lo, &hi))
+        return slq_fail(err, SLQ_E_COMPRESS, "%s: %s: malformed zstd frame or block header",
+                        r->path, d);
+    if (s->raw_size > hi)
+        return slq_fail(err, SLQ_E_CORRUPT, "%s: %s: zstd frame of %llu bytes can hold at most "
+                        "%llu bytes, the table says %llu (decompression bomb or lie?)", r->path,
+                        d, (unsigned long long)s->stored_size, (unsigned long long)hi,
+                        (unsigned long long)s->raw_size);
+    if (s->raw_size < lo)
+        return slq_fail(err, SLQ_E_CORRUPT, "%s: %s: zstd frame holds at least %llu bytes, more "
+                        "than the %llu the table says", r->path, d, (unsigned long long)lo,
+                        (unsigned long long)s->raw_size);
     return SLQ_OK;
 }
 
@@ -264,6 +278,12 @@ static slq_status zstd_check_size(const slq_reader *r, uint64_t idx, slq_error *
     slq_describe_section(r, idx, d, sizeof d);
     ZSTD_DStream *ds = ZSTD_createDStream();
     void *buf = malloc(ZSTD_DStreamOutSize());
+    /* The window buffer the stream allocates follows the frame header's
+     * Window_Descriptor, another claim of the file: allow no larger window
+     * than the content needs (libzstd never writes one larger; minimum 2^10). */
+    unsigned wlog = 10;
+    while (wlog < 31 && (1ull << wlog) < s->raw_size) wlog++;
+    if (ds) ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax, (int)wlog);
     if (!ds || !buf) {
         ZSTD_freeDStream(ds);
         free(buf);
@@ -398,7 +418,8 @@ slq_status slq_verify(const slq_reader *r, slq_error *err)
     if (!r) return slq_fail(err, SLQ_E_ARG, "slq_verify: reader is NULL");
     for (uint64_t i = 0; i < r->nsec; i++) {
         slq_status s = checksum_section(r, i, err);
-        if (!s && r->sec[i].compression == SLQ_COMP_ZSTD) s = zstd_check_size(r, i, err);
+        if (!s && r->sec[i].compression == SLQ_COMP_ZSTD && !(s = check_frame(r, i, err)))
+            s = zstd_check_size(r, i, err);
         if (s) return s;
     }
     return SLQ_OK;
@@ -419,9 +440,18 @@ static slq_status load_metadata(slq_reader *r, uint64_t off, uint64_t stored, ui
         return slq_fail(err, SLQ_E_CORRUPT, "%s: uncompressed metadata: raw size %llu differs "
                         "from stored size %llu", path, (unsigned long long)raw,
                         (unsigned long long)stored);
+    const uint8_t *src = r->map.base + off;
+    uint64_t lo = raw, hi = raw;
+    if (comp == SLQ_COMP_ZSTD && !slq_zstd_bounds(src, stored, &lo, &hi))
+        return slq_fail(err, SLQ_E_COMPRESS, "%s: metadata at offset %llu is not exactly one "
+                        "well-formed zstd frame", path, (unsigned long long)off);
+    if (raw > hi || raw < lo) /* checked before allocating raw bytes */
+        return slq_fail(err, SLQ_E_CORRUPT, "%s: metadata: a zstd frame of %llu bytes holds "
+                        "%llu..%llu bytes, the header says %llu", path,
+                        (unsigned long long)stored, (unsigned long long)lo,
+                        (unsigned long long)hi, (unsigned long long)raw);
     r->meta = malloc((size_t)raw + 1);
     if (!r->meta) return slq_fail(err, SLQ_E_NOMEM, "%s: out of memory for metadata", path);
-    const uint8_t *src = r->map.base + off;
     if (comp == SLQ_COMP_ZSTD) {
         size_t fsz = ZSTD_findFrameCompressedSize(src, (size_t)stored);
         if (ZSTD_isError(fsz) || fsz != stored)
@@ -441,7 +471,7 @@ static slq_status load_metadata(slq_reader *r, uint64_t off, uint64_t stored, ui
     if (memchr(r->meta, 0, (size_t)raw) || !slq_utf8_valid(r->meta, (size_t)raw))
         return slq_fail(err, SLQ_E_METADATA, "%s: metadata is not valid UTF-8 text", path);
     const char *end = NULL;
-    r->root = cJSON_ParseWithOpts(r->meta, &end, 1);
+    r->root = slq_json_parse(r->meta, (size_t)raw + 1, 1, &end);
     if (!r->root)
         return slq_fail(err, SLQ_E_METADATA, "%s: metadata JSON is malformed near byte %lld",
                         path, end ? (long long)(end - r->meta) : -1LL);

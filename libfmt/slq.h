@@ -272,6 +272,11 @@ slq_status slq_writer_set_json(slq_writer *w, const char *key, const char *json_
 slq_status slq_writer_finish(slq_writer *w, slq_error *err);
 /* Discard: remove the temporary file and free w.  NULL is a no-op. */
 void slq_writer_abort(slq_writer *w);
+/* Path of the temporary file the writer fills (renamed onto `path` by
+ * finish; removed by abort).  For a program's SIGINT/SIGTERM handler: copy it
+ * right after open, and unlink() the copy in the handler (async-signal-safe),
+ * since slq_writer_abort itself may not be called there. */
+const char *slq_writer_temp_path(const slq_writer *w);
 
 /* ---------------------------------------------------------------- reader */
 
@@ -424,6 +429,8 @@ slq_status slq_st_writer_write(slq_st_writer *w, const void *data, uint64_t nbyt
 slq_status slq_st_writer_finish(slq_st_writer *w, slq_error *err);
 /* Remove the temporary file and free w.  NULL is a no-op. */
 void slq_st_writer_abort(slq_st_writer *w);
+/* Path of the temporary file (see slq_writer_temp_path). */
+const char *slq_st_writer_temp_path(const slq_st_writer *w);
 
 #ifdef __cplusplus
 }

@@ -185,6 +185,8 @@ slq_status slq_writer_open(const char *path, const slq_writer_options *opt, slq_
     return SLQ_OK;
 }
 
+const char *slq_writer_temp_path(const slq_writer *w) { return w ? w->out.tmp : NULL; }
+
 void slq_writer_abort(slq_writer *w)
 {
     if (!w) return;
@@ -290,7 +292,7 @@ static slq_status check_sections(const slq_writer *w, const slq_tensor_info *t,
 static slq_status minify_object(const char *path, const char *what, const char *text,
                                 char **out, slq_error *err)
 {
-    cJSON *j = cJSON_Parse(text);
+    cJSON *j = slq_json_parse(text, strlen(text) + 1, 0, NULL);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return slq_fail(err, SLQ_E_ARG, "%s: %s is not a JSON object", path, what);
@@ -405,7 +407,7 @@ slq_status slq_writer_set_json(slq_writer *w, const char *key, const char *json_
     if (k < 0)
         return slq_fail(err, SLQ_E_ARG, "%s: metadata key '%s' cannot be set (provenance, "
                         "recipe or user)", w->out.path, key);
-    cJSON *j = cJSON_Parse(json_text);
+    cJSON *j = slq_json_parse(json_text, strlen(json_text) + 1, 0, NULL);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return slq_fail(err, SLQ_E_ARG, "%s: metadata '%s' is not a JSON object", w->out.path,
@@ -486,7 +488,7 @@ static cJSON *tensor_json(const wtensor *e)
         if (e->section[r] >= 0)
             ok &= add_uint(sec, slq_role_name((slq_role)r), (uint64_t)e->section[r]);
     if (ok && t->recipe_json) {
-        cJSON *rj = cJSON_Parse(t->recipe_json);
+        cJSON *rj = slq_json_parse(t->recipe_json, strlen(t->recipe_json) + 1, 0, NULL);
         ok &= rj && cJSON_AddItemToObject(o, "recipe", rj);
         if (!ok) cJSON_Delete(rj);
     }
