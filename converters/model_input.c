@@ -103,21 +103,21 @@ static slq_status slurp(const char *path, char **out, size_t *len, slq_error *er
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT) return SLQ_OK;
-        return fail(err, SLQ_E_IO, "%s: cannot open: %s", path, strerror(errno));
+        return slq_fail(err, SLQ_E_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     struct stat sb;
     slq_status st = SLQ_OK;
     char *buf = NULL;
-    if (fstat(fd, &sb) != 0) st = fail(err, SLQ_E_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode)) st = fail(err, SLQ_E_IO, "%s: not a regular file", path);
-    else if (sb.st_size >= (1L << 30)) st = fail(err, SLQ_E_LIMIT, "%s: too large (1 GiB or more)", path);
-    else if (!(buf = malloc((size_t)sb.st_size + 1))) st = fail(err, SLQ_E_NOMEM, "%s: out of memory", path);
+    if (fstat(fd, &sb) != 0) st = slq_fail(err, SLQ_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode)) st = slq_fail(err, SLQ_E_IO, "%s: not a regular file", path);
+    else if (sb.st_size >= (1L << 30)) st = slq_fail(err, SLQ_E_LIMIT, "%s: too large (1 GiB or more)", path);
+    else if (!(buf = malloc((size_t)sb.st_size + 1))) st = slq_fail(err, SLQ_E_NOMEM, "%s: out of memory", path);
     size_t n = 0;
     while (!st && n < (size_t)sb.st_size) {
         ssize_t k = read(fd, buf + n, (size_t)sb.st_size - n);
         if (k < 0 && errno == EINTR) continue;
-        if (k < 0) st = fail(err, SLQ_E_IO, "%s: read failed: %s", path, strerror(errno));
-        else if (k == 0) st = fail(err, SLQ_E_IO, "%s: file shrank while being read", path);
+        if (k < 0) st = slq_fail(err, SLQ_E_IO, "%s: read failed: %s", path, strerror(errno));
+        else if (k == 0) st = slq_fail(err, SLQ_E_IO, "%s: file shrank while being read", path);
         else n += (size_t)k;
     }
     close(fd);

@@ -568,7 +568,14 @@ GEN(t_encoding_number)
     set(tensor(&m, "emb"), "encoding", cJSON_CreateNumber(0));
     return assemble(&m);
 }
-GEN(t_encoding_nvfp4)
+GEN(t_encoding_unknown)
+{
+    model m = base();
+    set(tensor(&m, "q.bitmap"), "encoding", cJSON_CreateString("vq8"));
+    return assemble(&m);
+}
+/* An intgrid entry relabelled as an FP4 encoding keeps members FP4 forbids. */
+GEN(t_encoding_nvfp4_intgrid_members)
 {
     model m = base();
     set(tensor(&m, "q.bitmap"), "encoding", cJSON_CreateString("nvfp4"));
@@ -998,7 +1005,8 @@ static const mcase cases[] = {
     C(t_shape_8d_product_ovf, SLQ_E_LIMIT, "shape overflows 64 bits"),
     C(t_dense_bytes_ovf, SLQ_E_LIMIT, "size overflows 64 bits"),
     C(t_encoding_number, SLQ_E_METADATA, "'encoding' missing or not a string"),
-    C(t_encoding_nvfp4, SLQ_E_METADATA, "unknown encoding 'nvfp4'"),
+    C(t_encoding_unknown, SLQ_E_METADATA, "unknown encoding 'vq8'"),
+    C(t_encoding_nvfp4_intgrid_members, SLQ_E_METADATA, "does not apply to encoding nvfp4"),
     C(t_dtype_missing, SLQ_E_METADATA, "'dtype' missing or unknown"),
     C(t_dtype_lowercase, SLQ_E_METADATA, "'dtype' missing or unknown"),
     C(t_dense_f32_size, SLQ_E_CORRUPT, "data section"),
