@@ -11,7 +11,7 @@
 #   shared-NAME   ../shared/models/NAME/ (a HF folder, or one .gguf imported).
 # reference_check compares token ids (exact), log-probs (1e-3) and perplexity
 # (4 significant digits); slqverify --ppl over the same tokens (one window)
-# must give the same perplexity.  Missing models are skipped with a message.
+# must print its protocol line and give the same perplexity.  Missing models are skipped with a message.
 set -u
 B=${builddir:-.}
 S=${srcdir:-.}
@@ -29,9 +29,15 @@ check() { # MODEL REF
     ran=$((ran + 1))
     "$B/tests/reference_check" "$1" "$2" "$P" || { fail "$1 vs $2"; return; }
     n=$(sed -n 's/.*"passage":{"n":\([0-9]*\).*/\1/p' "$2")
-    ppl=$("$B/slqverify" --ppl "$1" --text "$P" --ctx "$n" --max-tokens "$n" --json 2>"$T/err" |
-        sed -n 's/.*"perplexity":\([^,}]*\).*/\1/p')
-    [ -n "$ppl" ] || { fail "slqverify --ppl $1: $(cat "$T/err")"; return; }
+    "$B/slqverify" --ppl "$1" --text "$P" --ctx "$n" --max-tokens "$n" >"$T/out" 2>"$T/err" ||
+        { fail "slqverify --ppl $1: $(cat "$T/err")"; return; }
+    # the human-readable report states its protocol and the tokens it used
+    grep -q "^protocol: text tokenized once .*non-overlapping windows of $n tokens" "$T/out" ||
+        fail "slqverify --ppl $1: no protocol line: $(cat "$T/out")"
+    grep -q "^tokens: $n used of [0-9]* in the text; windows 1; scored positions $((n - 1));" "$T/out" ||
+        fail "slqverify --ppl $1: token counts: $(cat "$T/out")"
+    ppl=$(sed -n 's/^perplexity: \([0-9.]*\)$/\1/p' "$T/out")
+    [ -n "$ppl" ] || { fail "slqverify --ppl $1: no perplexity line: $(cat "$T/out")"; return; }
     printf 'slqverify --ppl: ' && "$B/tests/reference_check" --ppl "$2" "$ppl" ||
         fail "slqverify --ppl $1"
 }
