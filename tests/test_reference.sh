@@ -8,7 +8,8 @@
 #                 reported as such); checked as the safetensors folder and as
 #                 its dense .slq (slqconv --keep '.*');
 #   smollm2-*     $SLQ_SMOLLM2_GGUF, imported with slqconv --keep '.*';
-#   shared-NAME   ../shared/models/NAME/ (a HF folder, or one .gguf imported).
+#   shared-NAME   ../shared/models/NAME/ (a HF folder, or one .gguf imported);
+#                 $SLQ_SHARED_MODELS replaces ../shared/models.
 # reference_check compares token ids (exact), log-probs (1e-3) and perplexity
 # (4 significant digits); slqverify --ppl over the same tokens (one window)
 # must print its protocol line and give the same perplexity.  Missing models are skipped with a message.
@@ -18,6 +19,7 @@ S=${srcdir:-.}
 T=$(mktemp -d "${TMPDIR:-/tmp}/reference.XXXXXX") || exit 99
 trap 'rm -rf "$T"' EXIT
 P=$S/tests/reference/data/passage.txt
+SM=${SLQ_SHARED_MODELS:-$S/../shared/models}
 fails=0
 ran=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
@@ -72,7 +74,7 @@ for ref in "$S"/tests/reference/data/*.json; do
         rm -f "$T/$name.slq"
         ;;
     shared-*)
-        d=$S/../shared/models/$(jstr shared_folder "$ref")
+        d=$SM/$(jstr shared_folder "$ref")
         if [ ! -r "$d/SOURCE.txt" ]; then
             echo "SKIP: $name: $d not present"
             continue
@@ -90,11 +92,11 @@ for ref in "$S"/tests/reference/data/*.json; do
     esac
 done
 # every shared model with a SOURCE.txt needs a reference file
-for src in "$S"/../shared/models/*/SOURCE.txt; do
+for src in "$SM"/*/SOURCE.txt; do
     [ -r "$src" ] || continue
     base=$(basename "$(dirname "$src")")
     [ -r "$S/tests/reference/data/shared-$base.json" ] ||
-        fail "no reference for ../shared/models/$base: run tests/reference/make_reference.py --shared ../shared/models"
+        fail "no reference for $SM/$base: run tests/reference/make_reference.py --shared $SM"
 done
 
 [ $fails = 0 ] || { echo "$fails failure(s)" >&2; exit 1; }
