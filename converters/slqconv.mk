@@ -15,3 +15,12 @@ tests_slqconv_helper_SOURCES = tests/slqconv_helper.c
 tests_slqconv_helper_LDADD = libslq.la $(CJSON_LIBS) -lm
 TESTS += tests/test_slqconv.sh
 EXTRA_DIST += tests/test_slqconv.sh bench/bench_convert.sh
+
+# Non-uniform bit allocation (--target-bits, --target-ear): the budgeted DP
+# (allocate.c), per-layer sensitivities on calibration text (sensitivity.c)
+# and the slqconv glue (alloc_run.c).
+slqconv_SOURCES += converters/allocate.h converters/allocate.c
+check_PROGRAMS += tests/test_allocate
+TESTS += tests/test_allocate
+tests_test_allocate_SOURCES = tests/test_allocate.c converters/allocate.c converters/allocate.h
+tests_test_allocate_LDADD = libslqquant.la libslq.la -lm
