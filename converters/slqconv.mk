@@ -19,7 +19,10 @@ EXTRA_DIST += tests/test_slqconv.sh bench/bench_convert.sh
 # Non-uniform bit allocation (--target-bits, --target-ear): the budgeted DP
 # (allocate.c), per-layer sensitivities on calibration text (sensitivity.c)
 # and the slqconv glue (alloc_run.c).
-slqconv_SOURCES += converters/allocate.h converters/allocate.c
+slqconv_SOURCES += converters/allocate.h converters/allocate.c \
+	converters/alloc_run.h converters/alloc_run.c \
+	converters/sensitivity.h converters/sensitivity.c converters/slqcli.h converters/slqcli.c
+slqconv_LDADD += libslqmetrics.la libslqexec.la libslqverify.la $(OPENBLAS_LIBS) $(ZSTD_LIBS)
 check_PROGRAMS += tests/test_allocate
 TESTS += tests/test_allocate
 tests_test_allocate_SOURCES = tests/test_allocate.c converters/allocate.c converters/allocate.h
