@@ -27,3 +27,10 @@ check_PROGRAMS += tests/test_allocate
 TESTS += tests/test_allocate
 tests_test_allocate_SOURCES = tests/test_allocate.c converters/allocate.c converters/allocate.h
 tests_test_allocate_LDADD = libslqquant.la libslq.la -lm
+check_PROGRAMS += tests/alloc_helper
+tests_alloc_helper_SOURCES = tests/alloc_helper.c converters/model_input.c \
+	converters/model_input_gguf.c converters/sensitivity.c converters/slqcli.c
+tests_alloc_helper_LDADD = libslqgguf.la libslqmetrics.la libslqexec.la libslqverify.la libslq.la \
+	$(OPENBLAS_LIBS) $(CJSON_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS) -lm
+TESTS += tests/test_alloc.sh
+EXTRA_DIST += tests/test_alloc.sh
