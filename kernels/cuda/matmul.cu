@@ -41,8 +41,10 @@ struct Args {
     const void *sz;
     const uint16_t *x;
     void *y;
-    int rows, cols, group, gpr, nsb, ntiles, batch, rt, sz_half;
+    int rows, cols, group, gpr, nsb, ntiles, batch, rt, sz_half, ksplit;
     slq_dtype y_dtype;
+    float *ws;           /* split-K partials: [ksplit][ntiles][NT*4][32] */
+    unsigned *counters; /* split-K arrivals per row tile, 0 between launches */
 };
 
 /* Code e (0..31) of a lane's plain b-bit stream (bits 3, 5, 6, 7). */
@@ -108,16 +110,22 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ uint32_t h2_bits(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
 __device__ __forceinline__ __half2 bits_h2(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
 
-/* Everything one superblock needs, loaded one superblock ahead. */
-template <int B, int NT>
-struct Stage {
+/* The weight part of one superblock (from device memory, streamed) and its
+ * activation part (re-read by every row tile, from L1/L2), kept apart so that
+ * many weight loads can be in flight while the activations of only the next
+ * superblock are. */
+template <int B>
+struct WStage {
     uint32_t w[B];
-    uint4 x[NT][2];  /* 16 activations of the lane's columns per n-tile */
-    uint2 sz[2];     /* (scale, zero) of rows r0 and r0 + 8 */
+    uint2 sz[2]; /* (scale, zero) of rows r0 and r0 + 8 */
+};
+template <int NT>
+struct XStage {
+    uint4 x[NT][2]; /* 16 activations of the lane's columns per n-tile */
 };
 
-template <int B, int NT>
-__device__ __forceinline__ void load_stage(const Args &a, int tile, int j, int lane, Stage<B, NT> &s)
+template <int B>
+__device__ __forceinline__ void load_w(const Args &a, int tile, int j, int lane, WStage<B> &s)
 {
     load_words<B>(a.codes + (((size_t)tile * a.nsb + j) * 32 + lane) * B, s.w);
     const int col0 = j * 64 + (lane & 3) * 16;
@@ -131,6 +139,12 @@ __device__ __forceinline__ void load_stage(const Args &a, int tile, int j, int l
         s.sz[0] = __ldg(p + zi);
         s.sz[1] = __ldg(p + zi + 8);
     }
+}
+
+template <int NT>
+__device__ __forceinline__ void load_x(const Args &a, int j, int lane, XStage<NT> &s)
+{
+    const int col0 = j * 64 + (lane & 3) * 16;
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
         const int n = nt * 8 + (lane >> 2);
@@ -151,8 +165,8 @@ __device__ __forceinline__ uint32_t xword(const uint4 (&x)[2], int i)
 }
 
 template <int B, int R, int NT>
-__device__ __forceinline__ void compute_stage(const Args &a, const Stage<B, NT> &s,
-                                              float (&acc)[NT][4])
+__device__ __forceinline__ void compute_stage(const Args &a, const WStage<B> &s,
+                                              const XStage<NT> &xs, float (&acc)[NT][4])
 {
     float sc[2], z[2];
     __half2 ss[2], zz[2];
@@ -193,7 +207,7 @@ __device__ __forceinline__ void compute_stage(const Args &a, const Stage<B, NT> 
         }
 #pragma unroll
         for (int nt = 0; nt < NT; nt++)
-            mma16816<R>(acc[nt], af, xword(s.x[nt], 2 * kk), xword(s.x[nt], 2 * kk + 1));
+            mma16816<R>(acc[nt], af, xword(xs.x[nt], 2 * kk), xword(xs.x[nt], 2 * kk + 1));
     }
 }
 
@@ -209,8 +223,41 @@ __device__ __forceinline__ void store_y(const Args &a, int n, int r, float v)
         static_cast<__nv_bfloat16 *>(a.y)[i] = __float2bfloat16_rn(v);
 }
 
-template <int B, int R, int NT>
-__global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
+/* Work of one warp: row tile `tile`, superblocks ks, ks + KS, ks + 2·KS, ...
+ * In each round U superblocks' weight loads (codes, scales) are all issued
+ * before the first is decoded (activations: one superblock ahead), so a lane has U independent 16-byte
+ * code loads in flight (memory-level parallelism is what a GEMV needs: a
+ * one-ahead pipeline waited one full memory latency per superblock). */
+template <int B, int R, int NT, int U>
+__device__ __forceinline__ void warp_dot(const Args &a, int tile, int ks, int KS, int lane,
+                                         float (&acc)[NT][4])
+{
+    for (int j0 = ks; j0 < a.nsb; j0 += U * KS) {
+        WStage<B> st[U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (j0 + u * KS < a.nsb) load_w<B>(a, tile, j0 + u * KS, lane, st[u]);
+        XStage<NT> xc, xn;
+        load_x<NT>(a, j0, lane, xc);
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            if (j0 + u * KS >= a.nsb) break;
+            if (u + 1 < U && j0 + (u + 1) * KS < a.nsb) load_x<NT>(a, j0 + (u + 1) * KS, lane, xn);
+            compute_stage<B, R, NT>(a, st[u], xc, acc);
+            xc = xn;
+        }
+    }
+}
+
+/* Grid: x = blocks of rt row tiles, y = ksplit slices of K across blocks.
+ * A block's 8 warps are rt row tiles x 8/rt K slices (summed through shared
+ * memory).  With ksplit > 1 every block writes its partial sums to the
+ * tensor's workspace; the last block of a row tile to finish (counted with
+ * an atomic per tile) adds the ksplit partials in slice order - the result
+ * does not depend on which block finished last - writes y and re-arms the
+ * counter for the next launch. */
+template <int B, int R, int NT, int U>
+__global__ void __launch_bounds__(kWarps * 32, NT <= 4 ? 2 : 1) k_matmul(const Args a)
 {
     __shared__ float red[kWarps][NT * 4][32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -221,15 +268,8 @@ __global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 
-    if (tile < a.ntiles && ks < a.nsb) {
-        Stage<B, NT> cur, nxt;
-        load_stage<B, NT>(a, tile, ks, lane, cur);
-        for (int j = ks; j < a.nsb; j += kslices) {
-            if (j + kslices < a.nsb) load_stage<B, NT>(a, tile, j + kslices, lane, nxt);
-            compute_stage<B, R, NT>(a, cur, acc);
-            cur = nxt;
-        }
-    }
+    if (tile < a.ntiles)
+        warp_dot<B, R, NT, U>(a, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
     if (kslices > 1) {
         if (ks != 0)
 #pragma unroll
@@ -245,6 +285,31 @@ __global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
                 for (int i = 0; i < 4; i++) acc[nt][i] += red[warp + k2][nt * 4 + i][lane];
     }
     if (tile >= a.ntiles) return;
+    if (a.ksplit > 1) {
+        const size_t per = (size_t)NT * 4 * 32; /* floats of one (slice, tile) partial */
+        float *mine = a.ws + ((size_t)blockIdx.y * a.ntiles + tile) * per;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) __stcg(mine + (nt * 4 + i) * 32 + lane, acc[nt][i]);
+        __threadfence();
+        __syncwarp();
+        unsigned prev = 0;
+        if (lane == 0) prev = atomicAdd(a.counters + tile, 1u);
+        prev = __shfl_sync(0xffffffffu, prev, 0);
+        if (prev != (unsigned)a.ksplit - 1) return;
+        __threadfence();
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+        for (int s = 0; s < a.ksplit; s++) {
+            const float *p = a.ws + ((size_t)s * a.ntiles + tile) * per;
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) acc[nt][i] += __ldcg(p + (nt * 4 + i) * 32 + lane);
+        }
+        if (lane == 0) a.counters[tile] = 0;
+    }
     const int r0 = tile * 16 + (lane >> 2);
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
@@ -257,18 +322,18 @@ __global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
 }
 
 template <int B, int R>
-void launch_nt(const Args &a, int nt, int grid, cudaStream_t st)
+void launch_nt(const Args &a, int nt, dim3 grid, cudaStream_t st)
 {
     switch (nt) {
-    case 1: k_matmul<B, R, 1><<<grid, kWarps * 32, 0, st>>>(a); break;
-    case 2: k_matmul<B, R, 2><<<grid, kWarps * 32, 0, st>>>(a); break;
-    case 4: k_matmul<B, R, 4><<<grid, kWarps * 32, 0, st>>>(a); break;
-    default: k_matmul<B, R, 8><<<grid, kWarps * 32, 0, st>>>(a); break;
+    case 1: k_matmul<B, R, 1, (B >= 8 ? 4 : 8)><<<grid, kWarps * 32, 0, st>>>(a); break;
+    case 2: k_matmul<B, R, 2, 4><<<grid, kWarps * 32, 0, st>>>(a); break;
+    case 4: k_matmul<B, R, 4, 2><<<grid, kWarps * 32, 0, st>>>(a); break;
+    default: k_matmul<B, R, 8, 2><<<grid, kWarps * 32, 0, st>>>(a); break;
     }
 }
 
 template <int B>
-void launch_route(const Args &a, int route, int nt, int grid, cudaStream_t st)
+void launch_route(const Args &a, int route, int nt, dim3 grid, cudaStream_t st)
 {
     if (route == FAST_F16) launch_nt<B, FAST_F16>(a, nt, grid, st);
     else if (route == EXACT_F16) launch_nt<B, EXACT_F16>(a, nt, grid, st);
@@ -278,19 +343,39 @@ void launch_route(const Args &a, int route, int nt, int grid, cudaStream_t st)
 } // namespace
 
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_dtype x_dtype,
-                                  int batch, void *y, slq_dtype y_dtype, int rt,
+                                  int batch, void *y, slq_dtype y_dtype, int rt, int ksplit,
                                   cudaStream_t stream, slq_error *err)
 {
+    const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
     if (rt == 0) {
-        /* Enough blocks to fill the GPU several times over for bandwidth
-         * (batch <= 8: decoding dominates), fewer for larger batches so that
-         * row tiles share activations; the bench sweeps rt to tune this. */
-        const int want = (batch <= 8 ? 4 : 2) * t->sms;
+        /* batch <= 16: one row tile per block (the codes dominate and the
+         * activations of a K slice are read from L1); larger batches: more
+         * row tiles per block so that they share activations in L1, while
+         * keeping >= 2 blocks per SM.  The bench sweeps rt to tune this. */
         rt = 1;
-        while (rt < 8 && (t->ntiles + 2 * rt - 1) / (2 * rt) >= want) rt *= 2;
+        if (nt > 2)
+            while (rt < 8 && (t->ntiles + 2 * rt - 1) / (2 * rt) >= 2 * t->sms) rt *= 2;
     }
     if (rt != 1 && rt != 2 && rt != 4 && rt != 8)
         return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: row tiles per block %d not 1, 2, 4 or 8", rt);
+    const int kslices = kWarps / rt;
+    const int bx = (t->ntiles + rt - 1) / rt;
+    /* Split-K across blocks: at most what the workspace holds for this
+     * batch's n-tiles and no more slices than superblocks. */
+    int cap = t->ws_ksplit * 2 / nt;
+    if (cap < 1) cap = 1;
+    const int sb_cap = (t->nsb + kslices - 1) / kslices;
+    if (cap > sb_cap) cap = sb_cap;
+    if (ksplit == 0) {
+        /* Enough blocks for >= 2 resident blocks (16 warps) per SM, each warp
+         * still with >= 1 superblock. */
+        const int target = 2 * t->sms;
+        ksplit = (target + bx - 1) / bx;
+        const int per_warp = t->nsb / kslices; /* whole superblocks per warp without split */
+        if (ksplit > per_warp) ksplit = per_warp;
+    }
+    if (ksplit > cap) ksplit = cap;
+    if (ksplit < 1) ksplit = 1;
     Args a;
     a.codes = t->codes;
     a.sz = t->sz;
@@ -305,10 +390,12 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     a.batch = batch;
     a.rt = rt;
     a.sz_half = t->sz_half;
+    a.ksplit = ksplit;
     a.y_dtype = y_dtype;
-    const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
+    a.ws = t->ws;
+    a.counters = t->counters;
     const int route = x_dtype == SLQ_BF16 ? EXACT_BF16 : t->sz_half ? FAST_F16 : EXACT_F16;
-    const int grid = (t->ntiles + rt - 1) / rt;
+    const dim3 grid(bx, ksplit);
     switch (t->bits) {
     case 2: launch_route<2>(a, route, nt, grid, stream); break;
     case 3: launch_route<3>(a, route, nt, grid, stream); break;
@@ -341,5 +428,5 @@ extern "C" slq_status slq_cuda_matmul(slq_cuda_tensor *t, const void *x, slq_dty
         x = t->scratch;
     }
     return slq_cuda_launch_matmul(t, x, x_dtype, batch, y, y_dtype, (int)((flags >> 8) & 0xf),
-                                  (cudaStream_t)stream, err);
+                                  (int)((flags >> 12) & 0x1f), (cudaStream_t)stream, err);
 }

@@ -28,6 +28,10 @@ struct slq_cuda_tensor {
     int rot_block;      /* 0 = none */
     uint32_t *signs;    /* cols bits, bit j = 1 means sign -1 */
     void *scratch;      /* SLQ_CUDA_MAX_BATCH * cols 16-bit values for T·x */
+    /* split-K across blocks (tensors with few row tiles) */
+    int ws_ksplit;      /* most K slices the workspace holds at batch <= 16; 1 = none */
+    float *ws;          /* ws_ksplit * ntiles * 256 floats of partial sums */
+    unsigned *counters; /* ntiles arrival counters, zero between launches */
 };
 
 /* Fill err (if non-NULL) and return code.  The CUDA sources do not link
@@ -44,7 +48,7 @@ slq_status slq_cuda_check(cudaError_t e, const char *what, slq_error *err);
 /* Launch the fused kernel (matmul.cu). */
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x,
                                   slq_dtype x_dtype, int batch, void *y,
-                                  slq_dtype y_dtype, int rt, cudaStream_t stream,
-                                  slq_error *err);
+                                  slq_dtype y_dtype, int rt, int ksplit,
+                                  cudaStream_t stream, slq_error *err);
 
 #endif

@@ -199,6 +199,8 @@ extern "C" void slq_cuda_free(slq_cuda_tensor *t)
     cudaFree(t->sz);
     cudaFree(t->signs);
     cudaFree(t->scratch);
+    cudaFree(t->ws);
+    cudaFree(t->counters);
     free(t);
 }
 
@@ -383,6 +385,22 @@ extern "C" slq_status slq_cuda_upload(const slq_tensor_info *in,
         if (!st) st = slq_cuda_check(cudaMalloc(&t->scratch, (size_t)SLQ_CUDA_MAX_BATCH * s.cols * 2),
                                      "cudaMalloc(rotation scratch)", err);
         if (st) goto fail;
+    }
+    /* Split-K workspace for tensors with too few row tiles to fill the GPU. */
+    {
+        int ks = (4 * t->sms + t->ntiles - 1) / t->ntiles;
+        if (ks > 16) ks = 16;
+        if (ks > t->nsb) ks = t->nsb;
+        t->ws_ksplit = ks < 1 ? 1 : ks;
+        if (t->ws_ksplit > 1) {
+            st = slq_cuda_check(cudaMalloc((void **)&t->ws, (size_t)t->ws_ksplit * t->ntiles * 256 * 4),
+                                "cudaMalloc(split-K workspace)", err);
+            if (!st) st = slq_cuda_check(cudaMalloc((void **)&t->counters, (size_t)t->ntiles * 4),
+                                         "cudaMalloc(split-K counters)", err);
+            if (!st) st = slq_cuda_check(cudaMemset(t->counters, 0, (size_t)t->ntiles * 4),
+                                         "cudaMemset(split-K counters)", err);
+            if (st) goto fail;
+        }
     }
     free(dense);
     free(hcodes);
