@@ -164,6 +164,17 @@ __device__ __forceinline__ uint32_t xword(const uint4 (&x)[2], int i)
     return (i & 3) == 0 ? v.x : (i & 3) == 1 ? v.y : (i & 3) == 2 ? v.z : v.w;
 }
 
+template <int NT>
+__device__ __forceinline__ void prefetch_x(const Args &a, int j, int lane)
+{
+    const int col0 = j * 64 + (lane & 3) * 16; /* 32 bytes: one sector */
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        const int n = nt * 8 + (lane >> 2);
+        if (n < a.batch) asm volatile("prefetch.global.L1 [%0];" ::"l"(a.x + (size_t)n * a.cols + col0));
+    }
+}
+
 template <int B, int R, int NT>
 __device__ __forceinline__ void compute_stage(const Args &a, const WStage<B> &s,
                                               const XStage<NT> &xs, float (&acc)[NT][4])
@@ -237,6 +248,12 @@ __device__ __forceinline__ void warp_dot(const Args &a, int tile, int ks, int KS
 #pragma unroll
         for (int u = 0; u < U; u++)
             if (j0 + u * KS < a.nsb) load_w<B>(a, tile, j0 + u * KS, lane, st[u]);
+        /* The activations of the whole round into L1 now (no registers), so
+         * that the one-ahead register loads below hit L1 instead of forming
+         * a chain of U L2/DRAM latencies. */
+#pragma unroll
+        for (int u = 1; u < U; u++)
+            if (j0 + u * KS < a.nsb) prefetch_x<NT>(a, j0 + u * KS, lane);
         XStage<NT> xc, xn;
         load_x<NT>(a, j0, lane, xc);
 #pragma unroll
@@ -362,17 +379,14 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     const int bx = (t->ntiles + rt - 1) / rt;
     /* Split-K across blocks: at most what the workspace holds for this
      * batch's n-tiles and no more slices than superblocks. */
-    int cap = t->ws_ksplit * 2 / nt;
+    int cap = t->ws_ksplit > 1 ? t->ws_ksplit * 2 / nt : 1;
     if (cap < 1) cap = 1;
     const int sb_cap = (t->nsb + kslices - 1) / kslices;
     if (cap > sb_cap) cap = sb_cap;
     if (ksplit == 0) {
-        /* Enough blocks for >= 2 resident blocks (16 warps) per SM, each warp
-         * still with >= 1 superblock. */
-        const int target = 2 * t->sms;
-        ksplit = (target + bx - 1) / bx;
-        const int per_warp = t->nsb / kslices; /* whole superblocks per warp without split */
-        if (ksplit > per_warp) ksplit = per_warp;
+        /* Too few blocks to give every SM one: split K so that the blocks
+         * still fit in one wave of 2 per SM. */
+        ksplit = bx >= t->sms ? 1 : 2 * t->sms / bx;
     }
     if (ksplit > cap) ksplit = cap;
     if (ksplit < 1) ksplit = 1;
