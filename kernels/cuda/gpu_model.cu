@@ -52,7 +52,9 @@ struct slq_gpu_model {
     size_t act_cap = 0;
     int32_t *tok = nullptr;
     float *x = nullptr, *y = nullptr, *qf = nullptr, *g = nullptr, *u = nullptr, *logits = nullptr;
-    __half *hh = nullptr; /* linear inputs, T x max(H, qd, I) */
+    float *y2 = nullptr;  /* linear outputs of the hi and lo rows, 2T x max(H, qd, I) */
+    __half *hh = nullptr; /* linear inputs: T hi rows (+ T lo rows), of up to max(H, qd, I) */
+    int split = 1;        /* linear inputs as hi + lo binary16 pairs */
     slq_gpu_model_info info;
 };
 
@@ -106,8 +108,18 @@ __global__ void k_embed(const __half *E, const int32_t *tok, float *x, int H)
 /* Per row: x += y (if y), then out = w * (x * rsqrt(mean(x^2) + eps)) as
  * model.c's rmsnorm (its mean is accumulated in double; here in float32 per
  * thread then double across the block). */
+/* A float32 activation as binary16 hi (+ lo = the rounding error of hi, at
+ * lo_off further; lo_off 0: hi only).  hi + lo carries ~22 bits. */
+__device__ __forceinline__ void put_act(__half *p, size_t lo_off, float v)
+{
+    const __half hi = __float2half_rn(v);
+    p[0] = hi;
+    if (lo_off) p[lo_off] = __float2half_rn(__fsub_rn(v, __half2float(hi)));
+}
+
 template <typename O>
-__global__ void k_add_rmsnorm(float *x, const float *y, const float *w, O *out, int n, float eps)
+__global__ void k_add_rmsnorm(float *x, const float *y, const float *w, O *out, int n, float eps,
+                              size_t lo_off)
 {
     __shared__ float sh[32];
     float *xr = x + (size_t)blockIdx.x * n;
@@ -124,7 +136,7 @@ __global__ void k_add_rmsnorm(float *x, const float *y, const float *w, O *out, 
     O *o = out + (size_t)blockIdx.x * n;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         const float v = __fmul_rn(w[i], __fmul_rn(xr[i], r));
-        if constexpr (sizeof(O) == 2) o[i] = __float2half_rn(v);
+        if constexpr (sizeof(O) == 2) put_act(o + i, lo_off, v);
         else o[i] = v;
     }
 }
@@ -161,8 +173,8 @@ __global__ void k_rope(float *q, int ldq, int nh, float *k, int ldk, int nkv, in
 }
 
 /* Causal attention, one block per (head, query): scores in shared memory. */
-__global__ void k_attention(const float *q, const float *kc, const float *vc, __half *out, int pos0,
-                            int nh, int nkv, int hd, float scale)
+__global__ void k_attention(const float *q, const float *kc, const float *vc, __half *out, size_t lo_off,
+                            int pos0, int nh, int nkv, int hd, float scale)
 {
     extern __shared__ float sc[];
     __shared__ float sh[32];
@@ -193,15 +205,25 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc, __
         float a = 0.f;
         const float *vv = vc + g * hd + i;
         for (int j = 0; j < valid; j++) a = __fmaf_rn(__fmul_rn(sc[j], inv), vv[(size_t)j * kvd], a);
-        out[(size_t)t * qd + h * hd + i] = __float2half_rn(a);
+        put_act(out + (size_t)t * qd + h * hd + i, lo_off, a);
     }
 }
 
-__global__ void k_swiglu(const float *g, const float *u, __half *out, size_t n)
+__global__ void k_swiglu(const float *g, const float *u, __half *out, size_t n, size_t lo_off)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         const float x = g[i];
-        out[i] = __float2half_rn(__fmul_rn(x / (1.0f + expf(-x)), u[i]));
+        put_act(out + i, lo_off, __fmul_rn(x / (1.0f + expf(-x)), u[i]));
+    }
+}
+
+/* dst = (hi rows' outputs) + (lo rows' outputs) (+ bias); dst may be y2. */
+__global__ void k_combine(const float *y2, float *dst, const float *b, int rows, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = __fadd_rn(y2[i], y2[n + i]);
+        if (b) v = __fadd_rn(v, b[i % rows]);
+        dst[i] = v;
     }
 }
 
@@ -351,6 +373,7 @@ slq_status init_common(slq_gpu_model *m, const slq_gpu_model_options *opt, slq_e
     if (!s) s = slq_cuda_check(cudaGetDeviceProperties(&p, dev), "cudaGetDeviceProperties", err);
     if (s) return s;
     snprintf(m->info.device_name, sizeof m->info.device_name, "%s", p.name);
+    m->split = !(opt && opt->single_f16);
     size_t cap = opt && opt->max_context ? opt->max_context : 4096;
     if (cap > c->max_position_embeddings) cap = c->max_position_embeddings;
     if (cap > kMaxContext) cap = kMaxContext;
@@ -470,23 +493,31 @@ slq_status ensure_act(slq_gpu_model *m, size_t T, slq_error *err)
     cudaFree(m->u);
     cudaFree(m->logits);
     cudaFree(m->hh);
-    m->tok = nullptr, m->x = m->y = m->qf = m->g = m->u = m->logits = nullptr, m->hh = nullptr;
+    cudaFree(m->y2);
+    m->tok = nullptr, m->x = m->y = m->qf = m->g = m->u = m->logits = m->y2 = nullptr, m->hh = nullptr;
     m->act_cap = 0;
     slq_status s;
     if ((s = dalloc(&m->tok, T, "cudaMalloc(tokens)", err)) || (s = dalloc(&m->x, T * H, "cudaMalloc(x)", err)) ||
         (s = dalloc(&m->y, T * H, "cudaMalloc(y)", err)) || (s = dalloc(&m->qf, T * qd, "cudaMalloc(q)", err)) ||
         (s = dalloc(&m->g, T * Im, "cudaMalloc(gate)", err)) || (s = dalloc(&m->u, T * Im, "cudaMalloc(up)", err)) ||
-        (s = dalloc(&m->logits, T * c->vocab_size, "cudaMalloc(logits)", err)) ||
-        (s = dalloc(&m->hh, T * wide, "cudaMalloc(activations)", err)))
+        (s = dalloc(&m->logits, 2 * T * c->vocab_size, "cudaMalloc(logits)", err)) ||
+        (s = dalloc(&m->y2, 2 * T * wide, "cudaMalloc(linear outputs)", err)) ||
+        (s = dalloc(&m->hh, 2 * T * wide, "cudaMalloc(activations)", err)))
         return s;
     m->act_cap = T;
     return SLQ_OK;
 }
 
-/* Y (T x rows, float32, row stride rows) = X (T x cols, binary16) W^T + b. */
-slq_status run_linear(slq_gpu_model *m, const glinear &l, const __half *X, size_t T, float *Y, slq_error *err)
+/* Y (T x rows, float32, row stride rows) = X W^T + b, X = T hi rows (+ T lo
+ * rows when split) of binary16; with split the 2T products go to `scratch`
+ * (2T x rows; may be Y) and are summed into Y. */
+slq_status run_linear(slq_gpu_model *m, const glinear &l, const __half *X, size_t T, float *Y, float *scratch,
+                      slq_error *err)
 {
     slq_status s = SLQ_OK;
+    const size_t T1 = T;
+    float *Yout = Y;
+    if (m->split) T *= 2, Y = scratch;
     if (l.q) {
         for (size_t t0 = 0; t0 < T && !s; t0 += kChunk) {
             const int nb = (int)(T - t0 < (size_t)kChunk ? T - t0 : (size_t)kChunk);
@@ -499,7 +530,11 @@ slq_status run_linear(slq_gpu_model *m, const glinear &l, const __half *X, size_
                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                          "cublasGemmEx", err);
     }
-    if (!s && l.bias) {
+    if (s) return s;
+    if (m->split) {
+        k_combine<<<grid_for(T1 * l.rows), 256, 0, m->st>>>(Y, Yout, l.bias, l.rows, T1 * l.rows);
+        s = slq_cuda_check(cudaGetLastError(), "combine kernel", err);
+    } else if (l.bias) {
         k_bias<<<grid_for(T * l.rows), 256, 0, m->st>>>(Y, l.bias, l.rows, T * l.rows);
         s = slq_cuda_check(cudaGetLastError(), "bias kernel", err);
     }
@@ -517,28 +552,30 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, bool ad
     const float eps = (float)c->rms_norm_eps;
     float *kc = L.kc + pos0 * kvd, *vc = L.vc + pos0 * kvd;
     slq_status s;
+    const size_t lo = m->split ? 1 : 0; /* lo rows follow the T hi rows */
     /* x += y (the previous layer's down_proj output), h = norm(x) */
-    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, add_y ? m->y : nullptr, L.in_norm, m->hh, H, eps);
-    if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.q, m->hh, T, m->qf, err)) ||
-        (s = run_linear(m, L.k, m->hh, T, kc, err)) || (s = run_linear(m, L.v, m->hh, T, vc, err)))
+    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, add_y ? m->y : nullptr, L.in_norm, m->hh, H, eps,
+                                                      lo * T * H);
+    if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.q, m->hh, T, m->qf, m->y2, err)) ||
+        (s = run_linear(m, L.k, m->hh, T, kc, m->y2, err)) || (s = run_linear(m, L.v, m->hh, T, vc, m->y2, err)))
         return s;
     if (c->qk_norm) {
-        k_add_rmsnorm<float><<<(int)T * nh, 128, 0, m->st>>>(m->qf, nullptr, L.q_norm, m->qf, hd, eps);
-        k_add_rmsnorm<float><<<(int)T * nkv, 128, 0, m->st>>>(kc, nullptr, L.k_norm, kc, hd, eps);
+        k_add_rmsnorm<float><<<(int)T * nh, 128, 0, m->st>>>(m->qf, nullptr, L.q_norm, m->qf, hd, eps, 0);
+        k_add_rmsnorm<float><<<(int)T * nkv, 128, 0, m->st>>>(kc, nullptr, L.k_norm, kc, hd, eps, 0);
         if ((s = launched("q/k norm kernel", err))) return s;
     }
     k_rope<<<(int)T, 128, 0, m->st>>>(m->qf, qd, nh, kc, kvd, nkv, hd, m->inv_freq, (int)pos0);
     const dim3 ag(nh, (unsigned)T);
-    k_attention<<<ag, 128, (pos0 + T) * sizeof(float), m->st>>>(m->qf, L.kc, L.vc, m->hh, (int)pos0, nh, nkv, hd,
-                                                                 (float)(1.0 / sqrt((double)hd)));
-    if ((s = launched("attention kernels", err)) || (s = run_linear(m, L.o, m->hh, T, m->y, err))) return s;
-    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, m->y, L.post_norm, m->hh, H, eps);
-    if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.gate, m->hh, T, m->g, err)) ||
-        (s = run_linear(m, L.up, m->hh, T, m->u, err)))
+    k_attention<<<ag, 128, (pos0 + T) * sizeof(float), m->st>>>(m->qf, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0,
+                                                                 nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
+    if ((s = launched("attention kernels", err)) || (s = run_linear(m, L.o, m->hh, T, m->y, m->y2, err))) return s;
+    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, m->y, L.post_norm, m->hh, H, eps, lo * T * H);
+    if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.gate, m->hh, T, m->g, m->y2, err)) ||
+        (s = run_linear(m, L.up, m->hh, T, m->u, m->y2, err)))
         return s;
-    k_swiglu<<<grid_for(T * Im), 256, 0, m->st>>>(m->g, m->u, m->hh, T * Im);
+    k_swiglu<<<grid_for(T * Im), 256, 0, m->st>>>(m->g, m->u, m->hh, T * Im, lo * T * Im);
     if ((s = launched("swiglu kernel", err))) return s;
-    return run_linear(m, L.down, m->hh, T, m->y, err); /* added to x by the next norm */
+    return run_linear(m, L.down, m->hh, T, m->y, m->y2, err); /* added to x by the next norm */
 }
 
 slq_status forward(slq_gpu_model *m, const int32_t *tokens, size_t n, size_t pos0, float *logits, bool last_only,
@@ -580,8 +617,9 @@ slq_status forward(slq_gpu_model *m, const int32_t *tokens, size_t n, size_t pos
     }
     if (logits) {
         k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x + first * H, m->y + first * H, m->final_norm, m->hh,
-                                                          H, (float)c->rms_norm_eps);
-        if ((s = launched("final norm kernel", err)) || (s = run_linear(m, m->lm_head, m->hh, T, m->logits, err)))
+                                                          H, (float)c->rms_norm_eps, m->split ? T * H : 0);
+        if ((s = launched("final norm kernel", err)) ||
+            (s = run_linear(m, m->lm_head, m->hh, T, m->logits, m->logits, err)))
             return s;
         s = slq_cuda_check(cudaMemcpyAsync(logits, m->logits, T * c->vocab_size * sizeof(float),
                                            cudaMemcpyDeviceToHost, m->st),
@@ -706,7 +744,7 @@ extern "C" void slq_gpu_model_close(slq_gpu_model *m)
     cudaFree(m->final_norm);
     cudaFree(m->inv_freq);
     cudaFree(m->tok), cudaFree(m->x), cudaFree(m->y), cudaFree(m->qf);
-    cudaFree(m->g), cudaFree(m->u), cudaFree(m->logits), cudaFree(m->hh);
+    cudaFree(m->g), cudaFree(m->u), cudaFree(m->logits), cudaFree(m->hh), cudaFree(m->y2);
     if (m->cb) cublasDestroy(m->cb);
     if (m->st) cudaStreamDestroy(m->st);
     delete m;

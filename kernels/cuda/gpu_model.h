@@ -14,12 +14,16 @@
  * accumulation).  The embedding table is held as binary16.
  *
  * Numerics: the residual stream, norms, RoPE, attention (KV cache included)
- * and the nonlinearity are float32; the inputs of the linear layers are
- * rounded to binary16 (the activation type of the kernels).  Compared with
- * the float32 CPU executor the logits therefore differ by the effect of
- * binary16 rounding of weights (dense tensors; packed ones are rounded once
- * from the exact dequantized value) and activations - see
- * tests/test_gpu_model.c for the bound used.
+ * and the nonlinearity are float32.  The kernels take binary16 inputs, so
+ * each float32 input row x of a linear layer is passed as two binary16 rows
+ * hi = f16(x), lo = f16(x - hi) (about 22 significant bits) and the two
+ * float32 products are added: twice the rows, which costs next to nothing
+ * in memory-bound decoding (single_f16 = 1 passes hi only).  Packed weights
+ * with F16 scales, integer zero-points and groups >= 64 are multiplied
+ * exactly (matmul.cu, "scale-after"); other packed weights and dense ones
+ * are rounded once to binary16 (exact for BF16 sources in range).  The
+ * remaining difference from the float32 CPU executor is float32 summation
+ * order and those weight roundings - see tests/test_gpu_model.c.
  *
  * Limits: max_context (default min(max_position_embeddings, 4096)) at most
  * 32768 positions; sliding-window models are refused past the window like the
@@ -44,6 +48,7 @@ typedef struct slq_gpu_model slq_gpu_model;
 typedef struct slq_gpu_model_options {
     size_t max_context; /* KV cache positions; 0 = min(max_position_embeddings, 4096) */
     int device;         /* CUDA device ordinal (default 0) */
+    int single_f16;     /* 1: linear inputs rounded to binary16 once (faster prefill, less exact) */
 } slq_gpu_model_options;
 
 /* Open a model from `path` (as slq_model_open: .slq, .safetensors, index or

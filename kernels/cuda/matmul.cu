@@ -9,23 +9,27 @@
  * weight whatever the batch.
  *
  * Work split: a thread block has 8 warps = rt row tiles (16 rows each) x
- * 8/rt slices of K.  Each warp streams its superblocks (16 rows x 64
- * columns; one 4·bits-byte load per lane) with the next one's loads in
- * flight, decodes in registers and issues 4 k-steps of mma per n-tile.
- * Warps of different K slices are summed through shared memory.  Warps of
- * the same slice and different row tiles read the same activations, so a
- * larger rt trades parallelism for activation reuse in L1 (large batches).
+ * 8/rt slices of K; tensors with few row tiles are also split along K
+ * across blocks (ksplit, a workspace and a per-tile arrival counter).  Each
+ * warp streams its superblocks (16 rows x 64 columns; one 4·bits-byte load
+ * per lane) in rounds of U whose weight loads are all in flight before the
+ * first is decoded, decodes in registers and issues 4 k-steps of mma per
+ * n-tile.  Warps of different K slices are summed through shared memory.
  *
- * Decoding: "fast" route (F16 activations, F16 scales, integer zeros):
+ * Decoding, F16 activations with F16 scales and integer zeros:
  * code pairs are placed in the two halves of a 32-bit word and turned into
  * half2(1024 + q) with one OR (0x6400 is 1024.0 in binary16, whose ulp is
- * 1), then (q - z) exactly with one HSUB2 and w = round_f16(s·(q - z)) with
- * one HMUL2 - exactly the spec's float32 value rounded once to binary16,
- * since s·(q - z) of an F16 s and |q - z| < 2^9 is exact in float32.
- * "Exact" route (BF16 activations, other scales, float zeros): the spec's
- * float32 formula (q via the 2^23 magic, q - z and ·s each rounded once),
- * then one rounding to the activation type.  Either way each weight differs
- * from the spec value by one rounding to the activation type. */
+ * 1), then (q - z) exactly with one HSUB2.  "Scale-after" route (groups of
+ * >= 64 columns, so a superblock row lies in one group): the tensor cores
+ * multiply the exact (q - z) and each superblock's float32 partial sums are
+ * multiplied by the row's scale (one float32 rounding) - no weight is
+ * rounded.  "Fast" route (groups of 16/32): w = round_f16(s·(q - z)) with
+ * one HMUL2 - the spec's float32 value (exact: F16 s times |q - z| < 2^9)
+ * rounded once to binary16.  "Exact" route (BF16 activations, other scales,
+ * float zeros): the spec's float32 formula (q via the 2^23 magic, q - z and
+ * ·s each rounded once), then one rounding to the activation type.  So each
+ * weight differs from the spec value by at most one rounding to the
+ * activation type. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -34,7 +38,7 @@
 namespace {
 
 constexpr int kWarps = 8;
-enum Route { FAST_F16 = 0, EXACT_F16 = 1, EXACT_BF16 = 2 };
+enum Route { FAST_F16 = 0, EXACT_F16 = 1, EXACT_BF16 = 2, FAST_SA = 3 };
 
 struct Args {
     const uint32_t *codes;
@@ -42,6 +46,7 @@ struct Args {
     const uint16_t *x;
     void *y;
     int rows, cols, group, gpr, nsb, ntiles, batch, rt, sz_half, ksplit;
+    int gshift;          /* group = 1 << gshift; 31 for whole-row groups (gpr = 1) */
     slq_dtype y_dtype;
     float *ws;           /* split-K partials: [ksplit][ntiles][NT*4][32] */
     unsigned *counters; /* split-K arrivals per row tile, 0 between launches */
@@ -129,7 +134,7 @@ __device__ __forceinline__ void load_w(const Args &a, int tile, int j, int lane,
 {
     load_words<B>(a.codes + (((size_t)tile * a.nsb + j) * 32 + lane) * B, s.w);
     const int col0 = j * 64 + (lane & 3) * 16;
-    const size_t zi = ((size_t)tile * a.gpr + col0 / a.group) * 16 + (lane >> 2);
+    const size_t zi = ((size_t)tile * a.gpr + (col0 >> a.gshift)) * 16 + (lane >> 2);
     if (a.sz_half) {
         const uint32_t *p = static_cast<const uint32_t *>(a.sz);
         s.sz[0] = make_uint2(__ldg(p + zi), 0);
@@ -194,6 +199,14 @@ __device__ __forceinline__ void compute_stage(const Args &a, const WStage<B> &s,
             z[h] = __uint_as_float(s.sz[h].y);
         }
     }
+    /* FAST_SA: the superblock lies in one group per row, so the tensor cores
+     * multiply the exact integers (q - z) and the row's scale is applied to
+     * the superblock's float32 partial sums afterwards. */
+    float part[NT][4];
+    float(&dst)[NT][4] = R == FAST_SA ? part : acc;
+    if (R == FAST_SA)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) part[nt][0] = part[nt][1] = part[nt][2] = part[nt][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
         uint32_t af[4];
@@ -203,6 +216,8 @@ __device__ __forceinline__ void compute_stage(const Args &a, const WStage<B> &s,
             const int h = reg & 1; /* a0a1/a4a5: row r0; a2a3/a6a7: row r0 + 8 */
             if (R == FAST_F16) {
                 af[reg] = h2_bits(__hmul2(__hsub2(bits_h2(u | 0x64006400u), zz[h]), ss[h]));
+            } else if (R == FAST_SA) {
+                af[reg] = h2_bits(__hsub2(bits_h2(u | 0x64006400u), zz[h])); /* exact */
             } else {
                 const float qlo = __fsub_rn(__uint_as_float((u & 0xffffu) | 0x4B000000u), 8388608.f);
                 const float qhi = __fsub_rn(__uint_as_float((u >> 16) | 0x4B000000u), 8388608.f);
@@ -218,8 +233,16 @@ __device__ __forceinline__ void compute_stage(const Args &a, const WStage<B> &s,
         }
 #pragma unroll
         for (int nt = 0; nt < NT; nt++)
-            mma16816<R>(acc[nt], af, xword(xs.x[nt], 2 * kk), xword(xs.x[nt], 2 * kk + 1));
+            mma16816<R>(dst[nt], af, xword(xs.x[nt], 2 * kk), xword(xs.x[nt], 2 * kk + 1));
     }
+    if (R == FAST_SA)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            acc[nt][0] = __fmaf_rn(sc[0], part[nt][0], acc[nt][0]);
+            acc[nt][1] = __fmaf_rn(sc[0], part[nt][1], acc[nt][1]);
+            acc[nt][2] = __fmaf_rn(sc[1], part[nt][2], acc[nt][2]);
+            acc[nt][3] = __fmaf_rn(sc[1], part[nt][3], acc[nt][3]);
+        }
 }
 
 __device__ __forceinline__ void store_y(const Args &a, int n, int r, float v)
@@ -235,33 +258,41 @@ __device__ __forceinline__ void store_y(const Args &a, int n, int r, float v)
 }
 
 /* Work of one warp: row tile `tile`, superblocks ks, ks + KS, ks + 2·KS, ...
- * In each round U superblocks' weight loads (codes, scales) are all issued
- * before the first is decoded (activations: one superblock ahead), so a lane has U independent 16-byte
- * code loads in flight (memory-level parallelism is what a GEMV needs: a
- * one-ahead pipeline waited one full memory latency per superblock). */
-template <int B, int R, int NT, int U>
+ * through a ring of D weight stages: superblock i is decoded while the
+ * loads of i+1 .. i+D-1 are in flight, and its slot is refilled with i+D at
+ * once, so a lane always has ~D 16-byte code loads outstanding and never
+ * waits a whole memory latency per superblock (memory-level parallelism is
+ * what a GEMV needs).  The activations of superblock i+D are prefetched into
+ * L1 when its weights are requested and read into registers one superblock
+ * ahead. */
+template <int B, int R, int NT, int D>
 __device__ __forceinline__ void warp_dot(const Args &a, int tile, int ks, int KS, int lane,
                                          float (&acc)[NT][4])
 {
-    for (int j0 = ks; j0 < a.nsb; j0 += U * KS) {
-        WStage<B> st[U];
+    const int cnt = ks < a.nsb ? (a.nsb - ks + KS - 1) / KS : 0;
+    if (cnt == 0) return;
+    WStage<B> st[D];
 #pragma unroll
-        for (int u = 0; u < U; u++)
-            if (j0 + u * KS < a.nsb) load_w<B>(a, tile, j0 + u * KS, lane, st[u]);
-        /* The activations of the whole round into L1 now (no registers), so
-         * that the one-ahead register loads below hit L1 instead of forming
-         * a chain of U L2/DRAM latencies. */
+    for (int u = 0; u < D; u++)
+        if (u < cnt) {
+            load_w<B>(a, tile, ks + u * KS, lane, st[u]);
+            if (u) prefetch_x<NT>(a, ks + u * KS, lane);
+        }
+    XStage<NT> xc, xn;
+    load_x<NT>(a, ks, lane, xc);
+    for (int i0 = 0; i0 < cnt; i0 += D) {
 #pragma unroll
-        for (int u = 1; u < U; u++)
-            if (j0 + u * KS < a.nsb) prefetch_x<NT>(a, j0 + u * KS, lane);
-        XStage<NT> xc, xn;
-        load_x<NT>(a, j0, lane, xc);
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            if (j0 + u * KS >= a.nsb) break;
-            if (u + 1 < U && j0 + (u + 1) * KS < a.nsb) load_x<NT>(a, j0 + (u + 1) * KS, lane, xn);
-            compute_stage<B, R, NT>(a, st[u], xc, acc);
-            xc = xn;
+        for (int u = 0; u < D; u++) {
+            const int i = i0 + u;
+            if (i < cnt) {
+                if (i + 1 < cnt) load_x<NT>(a, ks + (i + 1) * KS, lane, xn);
+                compute_stage<B, R, NT>(a, st[u], xc, acc);
+                if (i + D < cnt) {
+                    load_w<B>(a, tile, ks + (i + D) * KS, lane, st[u]);
+                    prefetch_x<NT>(a, ks + (i + D) * KS, lane);
+                }
+                xc = xn;
+            }
         }
     }
 }
@@ -274,7 +305,7 @@ __device__ __forceinline__ void warp_dot(const Args &a, int tile, int ks, int KS
  * does not depend on which block finished last - writes y and re-arms the
  * counter for the next launch. */
 template <int B, int R, int NT, int U>
-__global__ void __launch_bounds__(kWarps * 32, NT <= 4 ? 2 : 1) k_matmul(const Args a)
+__global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1) k_matmul(const Args a)
 {
     __shared__ float red[kWarps][NT * 4][32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -352,7 +383,8 @@ void launch_nt(const Args &a, int nt, dim3 grid, cudaStream_t st)
 template <int B>
 void launch_route(const Args &a, int route, int nt, dim3 grid, cudaStream_t st)
 {
-    if (route == FAST_F16) launch_nt<B, FAST_F16>(a, nt, grid, st);
+    if (route == FAST_SA) launch_nt<B, FAST_SA>(a, nt, grid, st);
+    else if (route == FAST_F16) launch_nt<B, FAST_F16>(a, nt, grid, st);
     else if (route == EXACT_F16) launch_nt<B, EXACT_F16>(a, nt, grid, st);
     else launch_nt<B, EXACT_BF16>(a, nt, grid, st);
 }
@@ -398,6 +430,9 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     a.rows = t->rows;
     a.cols = t->cols;
     a.group = t->group;
+    a.gshift = 31;
+    if (t->gpr > 1)
+        for (a.gshift = 0; (1 << a.gshift) < t->group; a.gshift++) {}
     a.gpr = t->gpr;
     a.nsb = t->nsb;
     a.ntiles = t->ntiles;
@@ -408,7 +443,10 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     a.y_dtype = y_dtype;
     a.ws = t->ws;
     a.counters = t->counters;
-    const int route = x_dtype == SLQ_BF16 ? EXACT_BF16 : t->sz_half ? FAST_F16 : EXACT_F16;
+    const int route = x_dtype == SLQ_BF16 ? EXACT_BF16
+                      : !t->sz_half       ? EXACT_F16
+                      : t->group >= 64    ? FAST_SA
+                                          : FAST_F16;
     const dim3 grid(bx, ksplit);
     switch (t->bits) {
     case 2: launch_route<2>(a, route, nt, grid, stream); break;
