@@ -6,18 +6,20 @@
  * (cuBLAS path).  Both executors read the same file, so they multiply the
  * same weights.  Exits 77 without a CUDA device.
  *
- * Tolerance.  The GPU rounds every linear layer's input to binary16 and
- * every weight once to binary16 (packed: from the exact dequantized value;
- * dense: from float32), each a relative error <= u = 2^-11, and accumulates
- * in float32 like the CPU; norms, RoPE, attention and SwiGLU are float32 on
- * both.  A logit lies at the end of a chain of at most 2 layers x (attention
- * path: q/k/v, o; MLP path: gate/up, down) + lm_head = 9 matmuls, each
- * adding at most ~2u of relative error to what it passes on (normalizations
- * do not amplify relative errors beyond O(1)), so the relative RMS error of
- * a row of logits is bounded by about 18u = 8.8e-3; we require 1e-2 per row.
- * Typical values are ~1e-3 (errors add like a random walk).  Any real bug
- * (RoPE convention, head mapping, cache position, mask, wrong weight) gives
- * relative errors of order 1.  EAR(CPU, GPU) >= 0.999 per the issue. */
+ * Tolerance.  Where the GPU differs from the float32 CPU: (1) each linear
+ * input is passed as binary16 hi + lo (~22 significant bits, relative error
+ * <= 2^-22); (2) packed weights with groups >= 64 are multiplied exactly
+ * (scale applied to float32 partial sums), lm_head (groups of 32), the
+ * dense o_proj and the embedding table are rounded once to binary16
+ * (relative error <= u = 2^-11 per weight); (3) float32 summation order.
+ * A logit is the end of a chain of at most 2 layers x 4 matmuls + lm_head,
+ * three of which (embedding, o_proj, lm_head) carry weight rounding, each
+ * adding at most ~u of relative error to what it passes on, so the relative
+ * RMS error of a row of logits is bounded by about 3u·(1 + O(1)
+ * amplification through the norms) < 1e-2, the limit checked; observed
+ * values are ~1e-4.  Any real bug (RoPE convention, head mapping, cache
+ * position, mask, wrong weight) gives relative errors of order 1.
+ * EAR(CPU, GPU) >= 0.999 per position as the issue asks. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -52,7 +52,8 @@ struct slq_gpu_model {
     size_t act_cap = 0;
     int32_t *tok = nullptr;
     float *x = nullptr, *y = nullptr, *qf = nullptr, *g = nullptr, *u = nullptr, *logits = nullptr;
-    float *y2 = nullptr;  /* linear outputs of the hi and lo rows, 2T x max(H, qd, I) */
+    float *yk = nullptr, *yv = nullptr; /* k/v outputs before RoPE / the cache */
+    float *qr = nullptr;  /* q after RoPE, T x qd */
     __half *hh = nullptr; /* linear inputs: T hi rows (+ T lo rows), of up to max(H, qd, I) */
     int split = 1;        /* linear inputs as hi + lo binary16 pairs */
     slq_gpu_model_info info;
@@ -117,17 +118,23 @@ __device__ __forceinline__ void put_act(__half *p, size_t lo_off, float v)
     if (lo_off) p[lo_off] = __float2half_rn(__fsub_rn(v, __half2float(hi)));
 }
 
+/* A linear layer's output element: hi-row product + lo-row product. */
+__device__ __forceinline__ float lin_out(const float *y, size_t lo_off, size_t i)
+{
+    return lo_off ? __fadd_rn(y[i], y[i + lo_off]) : y[i];
+}
+
 template <typename O>
-__global__ void k_add_rmsnorm(float *x, const float *y, const float *w, O *out, int n, float eps,
+__global__ void k_add_rmsnorm(float *x, const float *y, size_t ylo, const float *w, O *out, int n, float eps,
                               size_t lo_off)
 {
     __shared__ float sh[32];
     float *xr = x + (size_t)blockIdx.x * n;
-    const float *yr = y ? y + (size_t)blockIdx.x * n : nullptr;
+    const size_t yb = (size_t)blockIdx.x * n;
     float ss = 0.f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         float v = xr[i];
-        if (yr) xr[i] = v = __fadd_rn(v, yr[i]);
+        if (y) xr[i] = v = __fadd_rn(v, lin_out(y, ylo, yb + i));
         ss = __fmaf_rn(v, v, ss);
     }
     ss = block_sum(ss, sh);
@@ -141,10 +148,10 @@ __global__ void k_add_rmsnorm(float *x, const float *y, const float *w, O *out, 
     }
 }
 
-__global__ void k_add(float *x, const float *y, size_t n)
+__global__ void k_add(float *x, const float *y, size_t ylo, size_t n)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        x[i] = __fadd_rn(x[i], y[i]);
+        x[i] = __fadd_rn(x[i], lin_out(y, ylo, i));
 }
 
 __global__ void k_bias(float *y, const float *b, int rows, size_t n)
@@ -153,23 +160,31 @@ __global__ void k_bias(float *y, const float *b, int rows, size_t n)
         y[i] = __fadd_rn(y[i], b[i % rows]);
 }
 
-/* HF rotate_half RoPE on q (T x nh heads, row stride ldq) and k (T x nkv,
- * ldk) at positions pos0 + t.  Angle = inv_freq[i] * (float)pos in float32,
- * cos/sin of it in double rounded to float, as model.c. */
-__global__ void k_rope(float *q, int ldq, int nh, float *k, int ldk, int nkv, int hd,
-                       const float *inv_freq, int pos0)
+/* HF rotate_half RoPE of the q and k projections (T x nh / nkv heads, hi+lo
+ * products summed first) into qr and the cache rows kc; v is copied into
+ * vc.  Angle = inv_freq[i] * (float)pos in float32, cos/sin of it in double
+ * rounded to float, as model.c. */
+__global__ void k_rope_qkv(const float *yq, const float *yk, const float *yv, size_t T, float *qr, float *kc,
+                           float *vc, int nh, int nkv, int hd, const float *inv_freq, int pos0, int split_qk,
+                           int split_v)
 {
-    const int t = blockIdx.x, half = hd / 2;
+    const int t = blockIdx.x, half = hd / 2, qd = nh * hd, kvd = nkv * hd;
     const float pos = (float)(pos0 + t);
+    const size_t loq = split_qk ? T * qd : 0, lokv = split_qk ? T * kvd : 0, lov = split_v ? T * kvd : 0;
     for (int idx = threadIdx.x; idx < (nh + nkv) * half; idx += blockDim.x) {
         const int h = idx / half, i = idx % half;
-        float *v = h < nh ? q + (size_t)t * ldq + h * hd : k + (size_t)t * ldk + (h - nh) * hd;
+        const bool isq = h < nh;
+        const float *src = isq ? yq : yk;
+        const size_t base = isq ? (size_t)t * qd + h * hd : (size_t)t * kvd + (h - nh) * hd;
+        const size_t lo = isq ? loq : lokv;
+        float *dst = isq ? qr + base : kc + base;
         const float ang = __fmul_rn(inv_freq[i], pos);
         const float c = (float)cos((double)ang), s = (float)sin((double)ang);
-        const float a = v[i], b = v[i + half];
-        v[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-        v[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+        const float a = lin_out(src, lo, base + i), b = lin_out(src, lo, base + i + half);
+        dst[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+        dst[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
     }
+    for (int i = threadIdx.x; i < kvd; i += blockDim.x) vc[(size_t)t * kvd + i] = lin_out(yv, lov, (size_t)t * kvd + i);
 }
 
 /* Causal attention, one block per (head, query): scores in shared memory. */
@@ -212,8 +227,8 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc, __
 __global__ void k_swiglu(const float *g, const float *u, __half *out, size_t n, size_t lo_off)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        const float x = g[i];
-        put_act(out + i, lo_off, __fmul_rn(x / (1.0f + expf(-x)), u[i]));
+        const float x = lin_out(g, lo_off, i);
+        put_act(out + i, lo_off, __fmul_rn(x / (1.0f + expf(-x)), lin_out(u, lo_off, i)));
     }
 }
 
@@ -493,31 +508,34 @@ slq_status ensure_act(slq_gpu_model *m, size_t T, slq_error *err)
     cudaFree(m->u);
     cudaFree(m->logits);
     cudaFree(m->hh);
-    cudaFree(m->y2);
-    m->tok = nullptr, m->x = m->y = m->qf = m->g = m->u = m->logits = m->y2 = nullptr, m->hh = nullptr;
+    cudaFree(m->yk);
+    cudaFree(m->yv);
+    cudaFree(m->qr);
+    m->tok = nullptr, m->x = m->y = m->qf = m->g = m->u = m->logits = m->yk = m->yv = m->qr = nullptr;
+    m->hh = nullptr;
     m->act_cap = 0;
     slq_status s;
+    const size_t kvd = c->num_kv_heads * c->head_dim, f = 2; /* hi and lo rows */
     if ((s = dalloc(&m->tok, T, "cudaMalloc(tokens)", err)) || (s = dalloc(&m->x, T * H, "cudaMalloc(x)", err)) ||
-        (s = dalloc(&m->y, T * H, "cudaMalloc(y)", err)) || (s = dalloc(&m->qf, T * qd, "cudaMalloc(q)", err)) ||
-        (s = dalloc(&m->g, T * Im, "cudaMalloc(gate)", err)) || (s = dalloc(&m->u, T * Im, "cudaMalloc(up)", err)) ||
-        (s = dalloc(&m->logits, 2 * T * c->vocab_size, "cudaMalloc(logits)", err)) ||
-        (s = dalloc(&m->y2, 2 * T * wide, "cudaMalloc(linear outputs)", err)) ||
-        (s = dalloc(&m->hh, 2 * T * wide, "cudaMalloc(activations)", err)))
+        (s = dalloc(&m->y, f * T * H, "cudaMalloc(y)", err)) || (s = dalloc(&m->qf, f * T * qd, "cudaMalloc(q)", err)) ||
+        (s = dalloc(&m->qr, T * qd, "cudaMalloc(q)", err)) || (s = dalloc(&m->yk, f * T * kvd, "cudaMalloc(k)", err)) ||
+        (s = dalloc(&m->yv, f * T * kvd, "cudaMalloc(v)", err)) ||
+        (s = dalloc(&m->g, f * T * Im, "cudaMalloc(gate)", err)) || (s = dalloc(&m->u, f * T * Im, "cudaMalloc(up)", err)) ||
+        (s = dalloc(&m->logits, f * T * c->vocab_size, "cudaMalloc(logits)", err)) ||
+        (s = dalloc(&m->hh, f * T * wide, "cudaMalloc(activations)", err)))
         return s;
     m->act_cap = T;
     return SLQ_OK;
 }
 
-/* Y (T x rows, float32, row stride rows) = X W^T + b, X = T hi rows (+ T lo
- * rows when split) of binary16; with split the 2T products go to `scratch`
- * (2T x rows; may be Y) and are summed into Y. */
-slq_status run_linear(slq_gpu_model *m, const glinear &l, const __half *X, size_t T, float *Y, float *scratch,
-                      slq_error *err)
+/* Y = X W^T (+ b on the hi rows), X = T hi rows (+ T lo rows when split) of
+ * binary16, Y their float32 products (T or 2T rows of `rows`); consumers
+ * add the lo rows' products (lin_out). */
+slq_status run_linear(slq_gpu_model *m, const glinear &l, const __half *X, size_t T, float *Y, slq_error *err)
 {
     slq_status s = SLQ_OK;
     const size_t T1 = T;
-    float *Yout = Y;
-    if (m->split) T *= 2, Y = scratch;
+    if (m->split) T *= 2;
     if (l.q) {
         for (size_t t0 = 0; t0 < T && !s; t0 += kChunk) {
             const int nb = (int)(T - t0 < (size_t)kChunk ? T - t0 : (size_t)kChunk);
@@ -530,12 +548,8 @@ slq_status run_linear(slq_gpu_model *m, const glinear &l, const __half *X, size_
                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                          "cublasGemmEx", err);
     }
-    if (s) return s;
-    if (m->split) {
-        k_combine<<<grid_for(T1 * l.rows), 256, 0, m->st>>>(Y, Yout, l.bias, l.rows, T1 * l.rows);
-        s = slq_cuda_check(cudaGetLastError(), "combine kernel", err);
-    } else if (l.bias) {
-        k_bias<<<grid_for(T * l.rows), 256, 0, m->st>>>(Y, l.bias, l.rows, T * l.rows);
+    if (!s && l.bias) {
+        k_bias<<<grid_for(T1 * l.rows), 256, 0, m->st>>>(Y, l.bias, l.rows, T1 * l.rows);
         s = slq_cuda_check(cudaGetLastError(), "bias kernel", err);
     }
     return s;
@@ -554,28 +568,35 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, bool ad
     slq_status s;
     const size_t lo = m->split ? 1 : 0; /* lo rows follow the T hi rows */
     /* x += y (the previous layer's down_proj output), h = norm(x) */
-    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, add_y ? m->y : nullptr, L.in_norm, m->hh, H, eps,
-                                                      lo * T * H);
-    if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.q, m->hh, T, m->qf, m->y2, err)) ||
-        (s = run_linear(m, L.k, m->hh, T, kc, m->y2, err)) || (s = run_linear(m, L.v, m->hh, T, vc, m->y2, err)))
+    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, add_y ? m->y : nullptr, lo * T * H, L.in_norm, m->hh, H,
+                                                      eps, lo * T * H);
+    if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.q, m->hh, T, m->qf, err)) ||
+        (s = run_linear(m, L.k, m->hh, T, m->yk, err)) || (s = run_linear(m, L.v, m->hh, T, m->yv, err)))
         return s;
-    if (c->qk_norm) {
-        k_add_rmsnorm<float><<<(int)T * nh, 128, 0, m->st>>>(m->qf, nullptr, L.q_norm, m->qf, hd, eps, 0);
-        k_add_rmsnorm<float><<<(int)T * nkv, 128, 0, m->st>>>(kc, nullptr, L.k_norm, kc, hd, eps, 0);
+    int split_qk = m->split;
+    if (c->qk_norm) { /* Qwen3: per-head norm of the summed products, then RoPE */
+        if (split_qk) {
+            k_add<<<grid_for(T * qd), 256, 0, m->st>>>(m->qf, m->qf + T * qd, 0, T * qd);
+            k_add<<<grid_for(T * kvd), 256, 0, m->st>>>(m->yk, m->yk + T * kvd, 0, T * kvd);
+        }
+        k_add_rmsnorm<float><<<(int)T * nh, 128, 0, m->st>>>(m->qf, nullptr, 0, L.q_norm, m->qf, hd, eps, 0);
+        k_add_rmsnorm<float><<<(int)T * nkv, 128, 0, m->st>>>(m->yk, nullptr, 0, L.k_norm, m->yk, hd, eps, 0);
         if ((s = launched("q/k norm kernel", err))) return s;
+        split_qk = 0;
     }
-    k_rope<<<(int)T, 128, 0, m->st>>>(m->qf, qd, nh, kc, kvd, nkv, hd, m->inv_freq, (int)pos0);
+    k_rope_qkv<<<(int)T, 128, 0, m->st>>>(m->qf, m->yk, m->yv, T, m->qr, kc, vc, nh, nkv, hd, m->inv_freq, (int)pos0,
+                                          split_qk, m->split);
     const dim3 ag(nh, (unsigned)T);
-    k_attention<<<ag, 128, (pos0 + T) * sizeof(float), m->st>>>(m->qf, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0,
+    k_attention<<<ag, 128, (pos0 + T) * sizeof(float), m->st>>>(m->qr, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0,
                                                                  nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
-    if ((s = launched("attention kernels", err)) || (s = run_linear(m, L.o, m->hh, T, m->y, m->y2, err))) return s;
-    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, m->y, L.post_norm, m->hh, H, eps, lo * T * H);
-    if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.gate, m->hh, T, m->g, m->y2, err)) ||
-        (s = run_linear(m, L.up, m->hh, T, m->u, m->y2, err)))
+    if ((s = launched("attention kernels", err)) || (s = run_linear(m, L.o, m->hh, T, m->y, err))) return s;
+    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, m->y, lo * T * H, L.post_norm, m->hh, H, eps, lo * T * H);
+    if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.gate, m->hh, T, m->g, err)) ||
+        (s = run_linear(m, L.up, m->hh, T, m->u, err)))
         return s;
     k_swiglu<<<grid_for(T * Im), 256, 0, m->st>>>(m->g, m->u, m->hh, T * Im, lo * T * Im);
     if ((s = launched("swiglu kernel", err))) return s;
-    return run_linear(m, L.down, m->hh, T, m->y, m->y2, err); /* added to x by the next norm */
+    return run_linear(m, L.down, m->hh, T, m->y, err); /* added to x by the next norm */
 }
 
 slq_status forward(slq_gpu_model *m, const int32_t *tokens, size_t n, size_t pos0, float *logits, bool last_only,
@@ -612,15 +633,20 @@ slq_status forward(slq_gpu_model *m, const int32_t *tokens, size_t n, size_t pos
     const size_t first = last_only ? n - 1 : 0, T = n - first;
     /* final residual add for every row (the cache is complete either way) */
     if (first) {
-        k_add<<<grid_for(first * H), 256, 0, m->st>>>(m->x, m->y, first * H);
+        k_add<<<grid_for(first * H), 256, 0, m->st>>>(m->x, m->y, m->split ? n * H : 0, first * H);
         if ((s = launched("add kernel", err))) return s;
     }
     if (logits) {
-        k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x + first * H, m->y + first * H, m->final_norm, m->hh,
-                                                          H, (float)c->rms_norm_eps, m->split ? T * H : 0);
-        if ((s = launched("final norm kernel", err)) ||
-            (s = run_linear(m, m->lm_head, m->hh, T, m->logits, m->logits, err)))
+        k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x + first * H, m->y + first * H, m->split ? n * H : 0,
+                                                          m->final_norm, m->hh, H, (float)c->rms_norm_eps,
+                                                          m->split ? T * H : 0);
+        if ((s = launched("final norm kernel", err)) || (s = run_linear(m, m->lm_head, m->hh, T, m->logits, err)))
             return s;
+        if (m->split) {
+            const size_t nv = T * c->vocab_size;
+            k_combine<<<grid_for(nv), 256, 0, m->st>>>(m->logits, m->logits, nullptr, (int)c->vocab_size, nv);
+            if ((s = launched("combine kernel", err))) return s;
+        }
         s = slq_cuda_check(cudaMemcpyAsync(logits, m->logits, T * c->vocab_size * sizeof(float),
                                            cudaMemcpyDeviceToHost, m->st),
                            "cudaMemcpy(logits)", err);
@@ -744,7 +770,8 @@ extern "C" void slq_gpu_model_close(slq_gpu_model *m)
     cudaFree(m->final_norm);
     cudaFree(m->inv_freq);
     cudaFree(m->tok), cudaFree(m->x), cudaFree(m->y), cudaFree(m->qf);
-    cudaFree(m->g), cudaFree(m->u), cudaFree(m->logits), cudaFree(m->hh), cudaFree(m->y2);
+    cudaFree(m->g), cudaFree(m->u), cudaFree(m->logits), cudaFree(m->hh);
+    cudaFree(m->yk), cudaFree(m->yv), cudaFree(m->qr);
     if (m->cb) cublasDestroy(m->cb);
     if (m->st) cudaStreamDestroy(m->st);
     delete m;
