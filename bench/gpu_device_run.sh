@@ -23,6 +23,7 @@ B=$P/bin
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
 echo "== test_cuda_kernels"; ( time $B/test_cuda_kernels ) 2>&1 | tail -8
 echo "== test_gpu_model"; $B/test_gpu_model 2>&1 | tail -12
+if [ -z "${SKIP_GEMV:-}" ]; then
 echo "== bench_cuda_gemv --flush write"; $B/bench_cuda_gemv --runs ${BENCH_RUNS:-30} 2>&1 | tee "$OUT/gemv.txt"
 echo "== bench_cuda_gemv --flush read"; $B/bench_cuda_gemv --runs ${BENCH_RUNS:-30} --flush read 2>&1 | tee "$OUT/gemv_read.txt"
 if [ -n "${NCU:-}" ] && command -v ncu >/dev/null; then
@@ -32,6 +33,7 @@ if [ -n "${NCU:-}" ] && command -v ncu >/dev/null; then
       -k regex:k_matmul --launch-skip $skip --launch-count 1 $B/bench_cuda_gemv --runs 1 --no-check \
       2>&1 | grep -v "^==PROF==" | sed -n '/k_matmul/,$p' | grep -v "^    ---\|^$" | head -60
   done | tee "$OUT/ncu.txt"
+fi
 fi
 echo "== bench_gpu_decode"; $B/bench_gpu_decode 2>&1 | tee "$OUT/decode.txt"
 echo "== slqverify --backend both on a synthetic model (slqgen, slqconv 4-bit g128)"
