@@ -2,24 +2,25 @@
  * float32 CPU executor (verify/model.h) on a tiny random Llama written here
  * as a .slq: GQA (4 heads, 2 KV heads), llama3 RoPE scaling, two layers;
  * linear weights packed intgrid (4-bit g64 integer zero-points, one tensor
- * Hadamard-rotated, lm_head 6-bit g32 symmetric) plus one dense F32 linear
- * (cuBLAS path).  Both executors read the same file, so they multiply the
- * same weights.  Exits 77 without a CUDA device.
+ * Hadamard-rotated, layer 0 up_proj g32, lm_head 6-bit g64 symmetric) plus
+ * one dense linear (cuBLAS path); dense tensors stored as F16.  Both
+ * executors read the same file, so they multiply the same weights.  Exits
+ * 77 without a CUDA device.
  *
  * Tolerance.  Where the GPU differs from the float32 CPU: (1) each linear
  * input is passed as binary16 hi + lo (~22 significant bits, relative error
  * <= 2^-22); (2) packed weights with groups >= 64 are multiplied exactly
- * (scale applied to float32 partial sums), lm_head (groups of 32), the
- * dense o_proj and the embedding table are rounded once to binary16
- * (relative error <= u = 2^-11 per weight); (3) float32 summation order.
- * A logit is the end of a chain of at most 2 layers x 4 matmuls + lm_head,
- * three of which (embedding, o_proj, lm_head) carry weight rounding, each
- * adding at most ~u of relative error to what it passes on, so the relative
- * RMS error of a row of logits is bounded by about 3u·(1 + O(1)
- * amplification through the norms) < 1e-2, the limit checked; observed
- * values are ~1e-4.  Any real bug (RoPE convention, head mapping, cache
- * position, mask, wrong weight) gives relative errors of order 1.
- * EAR(CPU, GPU) >= 0.999 per position as the issue asks. */
+ * (scale applied to float32 partial sums) and the F16 dense tensors are
+ * held exactly; only layer 0's up_proj (groups of 32) is rounded once to
+ * binary16 (relative error <= u = 2^-11 per weight); (3) float32 summation
+ * order (~2^-24 per addition).  So each matmul output carries a relative
+ * error of at most ~2^-20 except up_proj's (<= u), and the relative RMS error
+ * of a row of logits is bounded by about u·(1 + O(1) amplification through
+ * norms and attention) - we allow 1e-2, which no real bug (RoPE convention,
+ * head mapping, cache position, mask, wrong weight: relative errors of
+ * order 1) passes; observed ~1e-4.  EAR(CPU, GPU) >= 0.999 per position as
+ * the issue asks (the logits are made peaked on purpose: lm_head RMS 4/√H).
+ */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,7 +58,9 @@ static void add_dense(slq_writer *w, const char *name, int rows, int cols, doubl
     slq_error err;
     size_t n = (size_t)(rows ? rows : 1) * (size_t)cols;
     float *d = malloc(n * sizeof *d);
+    uint16_t *h = malloc(n * sizeof *h);
     for (size_t i = 0; i < n; i++) d[i] = (float)(center + scale * urand());
+    slq_from_f32(SLQ_F16, d, n, h); /* stored as F16: the GPU's binary16 copy is exact */
     slq_tensor_info ti;
     memset(&ti, 0, sizeof ti);
     ti.name = name;
@@ -65,13 +68,14 @@ static void add_dense(slq_writer *w, const char *name, int rows, int cols, doubl
     ti.shape[0] = rows ? (uint64_t)rows : (uint64_t)cols;
     ti.shape[1] = (uint64_t)cols;
     ti.encoding = SLQ_ENC_DENSE;
-    ti.dtype = SLQ_F32;
+    ti.dtype = SLQ_F16;
     slq_layout lay;
     if (slq_tensor_layout(&ti, &lay, &err)) die(name, &err);
     const void *sec[SLQ_ROLE_COUNT] = {0};
-    sec[SLQ_ROLE_DATA] = d;
+    sec[SLQ_ROLE_DATA] = h;
     if (slq_writer_add(w, &ti, sec, &err)) die(name, &err);
     free(d);
+    free(h);
 }
 
 /* Random intgrid tensor whose weights have RMS ~ rms. */
@@ -152,14 +156,14 @@ static void write_model(const char *path)
         else
             add_grid(w, NAME("model.layers.%d.self_attn.o_proj.weight"), H, NH * HD, 4, 64, SLQ_ZERO_INT, 0, sH);
         add_grid(w, NAME("model.layers.%d.mlp.gate_proj.weight"), I, H, 4, 64, SLQ_ZERO_INT, 0, sH);
-        add_grid(w, NAME("model.layers.%d.mlp.up_proj.weight"), I, H, 4, 64, SLQ_ZERO_INT, 0, sH);
+        add_grid(w, NAME("model.layers.%d.mlp.up_proj.weight"), I, H, 4, l == 0 ? 32 : 64, SLQ_ZERO_INT, 0, sH);
         add_grid(w, NAME("model.layers.%d.mlp.down_proj.weight"), H, I, 4, 64, SLQ_ZERO_INT, l == 1, sI);
         add_dense(w, NAME("model.layers.%d.input_layernorm.weight"), 0, H, 0.1, 1.0);
         add_dense(w, NAME("model.layers.%d.post_attention_layernorm.weight"), 0, H, 0.1, 1.0);
 #undef NAME
     }
     add_dense(w, "model.norm.weight", 0, H, 0.1, 1.0);
-    add_grid(w, "lm_head.weight", V, H, 6, 32, SLQ_ZERO_NONE, 0, 4 * sH);
+    add_grid(w, "lm_head.weight", V, H, 6, 64, SLQ_ZERO_NONE, 0, 4 * sH);
     if (slq_writer_add_file(w, "config.json", cfg, (size_t)n, &err) || slq_writer_finish(w, &err))
         die(path, &err);
 }
