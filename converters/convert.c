@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cleanup.h"
 #include "model_input.h"
 #include "progress.h"
 #include "quantizer.h"
@@ -44,12 +45,8 @@ static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
             slq_error err;
             slq_status st = slq_qrecipe_check(&p[i].d.q, &err);
             if (st) return sc_die("tensor '%s': %s", t->name, err.msg);
-            info.encoding = SLQ_ENC_INTGRID;
-            info.bits = p[i].d.q.bits;
-            info.group_size = p[i].d.q.group_size;
-            info.scale_dtype = p[i].d.q.scale_dtype;
-            info.zero_kind = p[i].d.q.sym ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
-            info.nnz = t->numel;
+            if (slq_qrecipe_tensor_info(&p[i].d.q, &info, &err) != SLQ_OK)
+                return sc_die("%s", err.msg); /* names the tensor */
         } else {
             slq_dtype dt = t->dtype == SLQ_DTYPE_COUNT ? SLQ_F32 : t->dtype; /* GGUF quantized */
             if (dt != SLQ_F32 && dt != SLQ_F16 && dt != SLQ_BF16)
@@ -107,18 +104,35 @@ static void shape_str(const sc_in_tensor *t, char *buf, size_t n)
         k += (size_t)snprintf(buf + k, n - k, "%s%llu", d ? "x" : "", (unsigned long long)t->shape[d]);
 }
 
+/* The encoding a plan stores ("dense", "intgrid", "mxfp4", "nvfp4"). */
+static const char *enc_name(const plan *p)
+{
+    if (!p->d.quantize) return "dense";
+    if (p->d.q.method == SLQ_QM_MXFP4) return "mxfp4";
+    if (p->d.q.method == SLQ_QM_NVFP4) return "nvfp4";
+    return "intgrid";
+}
+
 static void method_str(const sc_decision *d, char *buf, size_t n)
 {
     if (!d->quantize) {
         snprintf(buf, n, "dense");
         return;
     }
-    char g[24];
+    char g[24], rot[40] = "";
+    if (d->q.rotate) {
+        if (d->q.rot_block) snprintf(rot, sizeof rot, " rot%llu", (unsigned long long)d->q.rot_block);
+        else snprintf(rot, sizeof rot, " rot");
+    }
+    if (d->q.method == SLQ_QM_MXFP4 || d->q.method == SLQ_QM_NVFP4) {
+        snprintf(buf, n, "%s%s", slq_qmethod_name(d->q.method), rot);
+        return;
+    }
     if (d->q.group_size) snprintf(g, sizeof g, "g%llu", (unsigned long long)d->q.group_size);
     else snprintf(g, sizeof g, "grow");
-    snprintf(buf, n, "%s b%u %s %s %s%s", slq_qmethod_name(d->q.method), d->q.bits, g,
-             d->q.sym ? "sym" : "asym", slq_dtype_name(d->q.scale_dtype),
-             d->q.clip_search ? " clip" : "");
+    snprintf(buf, n, "%s b%u %s %s %s%s%s", slq_qmethod_name(d->q.method), d->q.bits, g,
+             d->q.method == SLQ_QM_HIGGS ? "normal" : d->q.sym ? "sym" : "asym",
+             slq_dtype_name(d->q.scale_dtype), d->q.clip_search ? " clip" : "", rot);
 }
 
 static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
@@ -138,7 +152,7 @@ static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
             cJSON *sh = cJSON_AddArrayToObject(e, "shape");
             for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
             cJSON_AddStringToObject(e, "source_dtype", t->type_name);
-            cJSON_AddStringToObject(e, "encoding", p[i].d.quantize ? "intgrid" : "dense");
+            cJSON_AddStringToObject(e, "encoding", enc_name(&p[i]));
             if (p[i].d.quantize) {
                 char *rj = slq_qrecipe_json(&p[i].d.q);
                 cJSON_AddItemToObject(e, "recipe", rj ? cJSON_Parse(rj) : cJSON_CreateNull());
@@ -303,9 +317,10 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
         for (size_t i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", sc_input_at(in, i)->name);
-            cJSON_AddStringToObject(e, "encoding", p[i].d.quantize ? "intgrid" : "dense");
+            cJSON_AddStringToObject(e, "encoding", enc_name(&p[i]));
             if (p[i].d.quantize) {
-                cJSON_AddNumberToObject(e, "bits", p[i].d.q.bits);
+                cJSON_AddNumberToObject(e, "bits", p[i].lay.size[SLQ_ROLE_TENSOR_SCALE] ||
+                                        p[i].d.q.method == SLQ_QM_MXFP4 ? 4 : p[i].d.q.bits);
                 cJSON_AddNumberToObject(e, "rel_error", p[i].rel_error);
             }
             cJSON_AddNumberToObject(e, "bytes", (double)p[i].stored);
@@ -357,6 +372,7 @@ int sc_convert(sc_opts *o)
         rc = sc_die("%s", err.msg);
         goto out;
     }
+    int tmp_slot = sc_cleanup_add(slq_writer_temp_path(w)); /* removed on SIGINT/SIGTERM */
     uint64_t total = 0, done = 0;
     for (size_t i = 0; i < n; i++) total += sc_input_at(in, i)->src_bytes;
     sc_progress bar;
@@ -384,9 +400,12 @@ int sc_convert(sc_opts *o)
     sc_progress_end(&bar);
     if (rc) {
         slq_writer_abort(w);
+        sc_cleanup_drop(tmp_slot);
         goto out;
     }
-    if (slq_writer_finish(w, &err) != SLQ_OK) {
+    slq_status fin = slq_writer_finish(w, &err);
+    sc_cleanup_drop(tmp_slot);
+    if (fin != SLQ_OK) {
         rc = sc_die("%s", err.msg);
         goto out;
     }

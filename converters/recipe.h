@@ -23,6 +23,7 @@ typedef struct sc_recipe {
     size_t nkeep;
     sc_rule *bits_for;    /* per-tensor bits; the last matching rule wins */
     size_t nbits_for;
+    int rotate_given;     /* --rotate (or "rotate") was set: --method higgs then keeps it */
 } sc_recipe;
 
 /* Defaults of slq_qrecipe_default, no rules. */
@@ -31,14 +32,17 @@ void sc_recipe_free(sc_recipe *r);
 
 /* Set one recipe field from text, as given on the command line:
  * key is "method", "bits", "group-size", "scale-dtype", "sym", "asym",
- * "clip-search", "no-clip-search" (value NULL for the flags). */
+ * "clip-search", "no-clip-search" (value NULL for the flags), "rotate"
+ * ("none", "hadamard" or "hadamard:B"), "seed" (decimal or 0x hex).
+ * "method" "higgs" turns the rotation on unless "rotate" was given. */
 slq_status sc_recipe_set(sc_recipe *r, const char *key, const char *value, slq_error *err);
 /* Add a --keep REGEX or a --bits-for REGEX=N rule. */
 slq_status sc_recipe_add_keep(sc_recipe *r, const char *pattern, slq_error *err);
 slq_status sc_recipe_add_bits_for(sc_recipe *r, const char *spec, slq_error *err);
 /* Read a recipe JSON file (keys: method, bits, group_size (int or "row"),
- * sym, scale_dtype, clip_search, clip_min, clip_steps, keep [regex...],
- * bits_for {regex: bits}); unknown keys are an error naming them. */
+ * sym, scale_dtype, clip_search, clip_min, clip_steps, rotate, seed,
+ * keep [regex...], bits_for {regex: bits}); unknown keys are an error
+ * naming them. */
 slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err);
 /* Check the global recipe and every rule's bits. */
 slq_status sc_recipe_check(const sc_recipe *r, slq_error *err);

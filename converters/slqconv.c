@@ -1,4 +1,5 @@
 /* slqconv.c - command line of the converter: options, help, dispatch. */
+#include "cleanup.h"
 #include "slqconv.h"
 
 #include <errno.h>
@@ -37,7 +38,17 @@ static const char help_text[] =
 "    a --keep rule is always left dense.\n"
 "\n"
 "RECIPE OPTIONS\n"
-"    --method rtn          quantization method (default rtn: round to nearest)\n"
+"    --method M            quantization method (default rtn):\n"
+"                            rtn    round to nearest on an integer grid\n"
+"                            higgs  data-free HIGGS: groups scaled by their RMS onto\n"
+"                                   the MSE-optimal grid of a normal variable (spec\n"
+"                                   §5.6); turns --rotate hadamard on unless --rotate\n"
+"                                   is given; symmetric, --sym/--asym do not apply\n"
+"                            mxfp4  OCP MXFP4: E2M1 values, blocks of 32, power-of-two\n"
+"                                   scales (spec §7); --bits, --group-size, --sym\n"
+"                                   and --scale-dtype do not apply\n"
+"                            nvfp4  NVFP4: E2M1 values, blocks of 16, E4M3 scales and\n"
+"                                   one F32 tensor scale (spec §7)\n"
 "    --bits N              bits per weight, 2..8 (default 4)\n"
 "    --group-size N|row    weights per scale along the input dimension: 16, 32,\n"
 "                          64, 128, 256, or row (default 128)\n"
@@ -47,14 +58,26 @@ static const char help_text[] =
 "    --no-clip-search      use the full min-max range of every group; by default\n"
 "                          the range is shrunk by the ratio in 1.00..0.50 (steps of\n"
 "                          0.01) with the least squared error per group\n"
-"    --clip-search         turn the clip search back on (after a --recipe file)\n"
+"    --clip-search         turn the clip search back on (after a --recipe file);\n"
+"                          for higgs it searches the scale as RMS x 0.80..1.20\n"
+"    --rotate none|hadamard[:B]\n"
+"                          rotate the input dimension before quantizing (spec\n"
+"                          §5.4): block-diagonal Hadamard of size B with random\n"
+"                          signs, stored with the tensor and undone by decoders.\n"
+"                          B is a power of two dividing the tensor's columns;\n"
+"                          without :B, the largest power of two <= 128 dividing\n"
+"                          them (a tensor with odd columns cannot be rotated)\n"
+"    --seed N              seed of the rotation signs (SplitMix64, decimal or 0x\n"
+"                          hex; default 0), the same for every tensor so that an\n"
+"                          executor rotates shared inputs once\n"
 "    --keep REGEX          leave tensors whose name matches REGEX (POSIX extended,\n"
 "                          unanchored) dense; repeatable\n"
 "    --bits-for REGEX=N    quantize tensors whose name matches REGEX with N bits;\n"
 "                          repeatable, the last matching rule wins\n"
 "    --recipe FILE.json    read the recipe from FILE.json: keys method, bits,\n"
 "                          group_size (number or \"row\"), sym, scale_dtype,\n"
-"                          clip_search, clip_min, clip_steps, keep [REGEX, ...],\n"
+"                          clip_search, clip_min, clip_steps, rotate, seed,\n"
+"                          keep [REGEX, ...],\n"
 "                          bits_for {REGEX: N}; command-line options override it\n"
 "\n"
 "OUTPUT OPTIONS\n"
@@ -135,6 +158,7 @@ int sc_output_ok(const char *path, char *msg, size_t msgsize)
 /* Options that take a value (--opt VALUE or --opt=VALUE). */
 static const char *const valued[] = {"--method", "--bits", "--group-size", "--scale-dtype",
                                      "--keep", "--bits-for", "--recipe", "--threads",
+                                     "--rotate", "--seed",
                                      "--to", "--dtype", NULL};
 
 /* Apply argv in one of two passes: pass 0 reads --recipe files, pass 1
@@ -180,7 +204,8 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
         }
         if (pass == 0) continue;
         if (!strcmp(name, "--method") || !strcmp(name, "--bits") ||
-            !strcmp(name, "--group-size") || !strcmp(name, "--scale-dtype")) {
+            !strcmp(name, "--group-size") || !strcmp(name, "--scale-dtype") ||
+            !strcmp(name, "--rotate") || !strcmp(name, "--seed")) {
             st = sc_recipe_set(&o->recipe, name + 2, val, &err);
             (*recipe_opts)++;
         } else if (!strcmp(name, "--sym") || !strcmp(name, "--asym") ||
@@ -246,6 +271,7 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    sc_cleanup_install(); /* temporary outputs go away on SIGINT/SIGTERM/SIGHUP */
     sc_opts o;
     memset(&o, 0, sizeof o);
     sc_recipe_init(&o.recipe);

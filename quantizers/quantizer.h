@@ -9,8 +9,10 @@
  * calibration data (GPTQ, SparseGPT) receive it through slq_qstats (a
  * Hessian H = X^T X of the layer inputs, cols x cols), methods with other
  * grids (HIGGS, FP4) add fields to slq_qrecipe and their own encodings.
- * Today only SLQ_QM_RTN is implemented; slq_quantize refuses the others
- * with SLQ_E_UNSUPPORTED.
+ * Any method may first rotate the input dimension (slq_qrecipe.rotate, spec
+ * §5.4); the rotation is also exposed as a step (slq_q_rotate_rows,
+ * slq_q_rotate_hessian) so that Hessian-based methods can work in the
+ * rotated basis: rotated inputs are T x, so the Hessian becomes T H T^T.
  *
  * Like libslq, quantizers never print and never exit: failures come back as
  * an slq_status with a message naming the tensor.
@@ -29,6 +31,10 @@ extern "C" {
 
 typedef enum slq_qmethod {
     SLQ_QM_RTN = 0, /* round to nearest on a min-max / absmax grid, optional clip search */
+    SLQ_QM_HIGGS,   /* data-free: nearest point of the Lloyd-Max normal grid (spec §5.6),
+                       scale = group RMS (times the best factor in 0.80..1.20 with clip_search) */
+    SLQ_QM_MXFP4,   /* OCP MXFP4, round to nearest with the OCP scale rule (spec §7.4) */
+    SLQ_QM_NVFP4,   /* NVFP4, round to nearest with NVIDIA's two-level scales (spec §7.4) */
     SLQ_QM_COUNT
 } slq_qmethod;
 
@@ -47,17 +53,43 @@ typedef struct slq_qrecipe {
     int clip_search;        /* 1: search a shrink ratio of the range per group (MSE) */
     double clip_min;        /* smallest ratio tried, in (0, 1] */
     unsigned clip_steps;    /* ratios tried: 1, 1-d, ..., clip_min with d = (1-clip_min)/(steps-1) */
+    /* Rotation before quantization (spec §5.4); bits, group_size, sym and
+     * scale_dtype do not apply to the FP4 methods, sym not to HIGGS. */
+    int rotate;             /* 1: block Hadamard with seeded signs along the input dimension */
+    uint64_t rot_block;     /* power of two; 0 = auto (slq_q_rotation_block) */
+    uint64_t rot_seed;      /* SplitMix64 seed of the signs, the same for every tensor */
 } slq_qrecipe;
 
 /* The defaults of slqconv: RTN, 4 bits, groups of 128, asymmetric, F16
  * scales, clip search over 1.00, 0.99, ..., 0.50 (51 ratios). */
 void slq_qrecipe_default(slq_qrecipe *r);
-/* Check ranges (bits, group size, scale dtype, clip parameters); SLQ_E_ARG
- * with a message naming the bad field otherwise. */
+/* Check ranges (bits, group size, scale dtype, clip parameters, rotation
+ * block); SLQ_E_ARG with a message naming the bad field otherwise. */
 slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err);
 /* The recipe as a JSON object text (malloc'd, caller frees), e.g.
  * {"method":"rtn","bits":4,...}; NULL when out of memory. */
 char *slq_qrecipe_json(const slq_qrecipe *r);
+
+/* Fill the encoding members of `info` (name, ndim and shape already set) as
+ * slq_quantize will: encoding, bits, group, scale dtype, zero-points, grid,
+ * nnz and rotation.  SLQ_E_ARG when the rotation block does not fit the
+ * tensor's columns (the message names the tensor). */
+slq_status slq_qrecipe_tensor_info(const slq_qrecipe *r, slq_tensor_info *info, slq_error *err);
+
+/* ------------------------------------------------------------ rotation step */
+
+/* Block size for `cols` columns: `requested` when it is a power of two >= 2
+ * dividing cols; with requested = 0, the largest power of two <= 128 that
+ * divides cols (>= 2).  0 when there is none. */
+uint64_t slq_q_rotation_block(uint64_t cols, uint64_t requested);
+/* Rotate every row of w (rows x cols) in place: w_r <- T w_r, T of spec §5.4
+ * (block `block`, signs from `seed`), so that W~ = W T^T as stored.  Each
+ * output is rounded once to float32.  SLQ_E_ARG on a bad block, SLQ_E_NOMEM. */
+slq_status slq_q_rotate_rows(float *w, uint64_t rows, uint64_t cols, uint64_t block,
+                             uint64_t seed);
+/* The Hessian of rotated inputs: h (n x n, row-major, float64) <- T h T^T,
+ * in float64.  GPTQ on a rotated tensor must use this H.  Errors as above. */
+slq_status slq_q_rotate_hessian(double *h, uint64_t n, uint64_t block, uint64_t seed);
 
 /* Calibration statistics for methods that use them; RTN ignores them and
  * every method accepts NULL. */
