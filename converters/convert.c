@@ -32,6 +32,7 @@ static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
     for (size_t i = 0; i < sc_input_count(in); i++) {
         const sc_in_tensor *t = sc_input_at(in, i);
         sc_recipe_decide(&o->recipe, t->name, t->ndim, &p[i].d);
+        if (o->alloc_out) p[i].d = o->alloc_out->d[i]; /* --target-bits / --target-ear */
         slq_tensor_info info;
         memset(&info, 0, sizeof info);
         info.name = t->name;
@@ -167,6 +168,7 @@ static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
         cJSON_AddNumberToObject(root, "avg_bits_quantized", qbits);
         cJSON_AddNumberToObject(root, "avg_bits_file", fbits);
         cJSON_AddNumberToObject(root, "estimated_file_bytes", (double)s.est_file);
+        if (o->alloc_out) cJSON_AddItemToObject(root, "allocation", cJSON_Parse(o->alloc_out->json));
         char *txt = cJSON_PrintUnformatted(root);
         if (txt) puts(txt);
         free(txt);
@@ -313,6 +315,7 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
         cJSON_AddNumberToObject(root, "rel_error_worst", worst);
         if (worst_name) cJSON_AddStringToObject(root, "rel_error_worst_tensor", worst_name);
         else cJSON_AddNullToObject(root, "rel_error_worst_tensor");
+        if (o->alloc_out) cJSON_AddItemToObject(root, "allocation", cJSON_Parse(o->alloc_out->json));
         cJSON *arr = cJSON_AddArrayToObject(root, "per_tensor");
         for (size_t i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
@@ -358,11 +361,17 @@ int sc_convert(sc_opts *o)
         sc_input_close(in);
         return sc_die("out of memory");
     }
-    int rc = make_plan(o, in, p);
+    sc_alloc_out alloc;
+    memset(&alloc, 0, sizeof alloc);
+    int rc = sc_alloc_active(&o->alloc) ? sc_alloc_run(o, in, &alloc) : 0;
+    if (!rc && alloc.d) o->alloc_out = &alloc;
+    if (!rc) rc = make_plan(o, in, p);
     if (rc || o->dry_run) {
         if (!rc) rc = print_dry_run(o, in, p);
         free(p);
         sc_input_close(in);
+        sc_alloc_out_free(&alloc);
+        o->alloc_out = NULL;
         return rc;
     }
 
@@ -390,6 +399,7 @@ int sc_convert(sc_opts *o)
         if (sc_input_source_hash(in, i, &err) != SLQ_OK) rc = sc_die("%s", err.msg);
     if (!rc) {
         char *rj = sc_recipe_json(&o->recipe), *pj = provenance_json(o, in, p);
+        if (o->alloc_out) rj = sc_alloc_recipe_json(o->alloc_out, &o->alloc, rj);
         if (!rj || !pj) rc = sc_die("out of memory");
         else if (slq_writer_set_json(w, "recipe", rj, &err) != SLQ_OK ||
                  slq_writer_set_json(w, "provenance", pj, &err) != SLQ_OK)
@@ -415,5 +425,7 @@ int sc_convert(sc_opts *o)
 out:
     free(p);
     sc_input_close(in);
+    sc_alloc_out_free(&alloc);
+    o->alloc_out = NULL;
     return rc;
 }

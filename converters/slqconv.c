@@ -80,6 +80,31 @@ static const char help_text[] =
 "                          keep [REGEX, ...],\n"
 "                          bits_for {REGEX: N}; command-line options override it\n"
 "\n"
+"NON-UNIFORM BIT ALLOCATION\n"
+"    --target-bits X       choose per quantized tensor a configuration (bits from\n"
+"                          --alloc-bits x group size from --alloc-groups; method,\n"
+"                          sym/asym, scale dtype and clip search from the recipe) so\n"
+"                          that the average bits per quantized parameter, counting\n"
+"                          codes, scales and zero-points as stored, is at most X and\n"
+"                          sum_l alpha_l * err_l is least: err_l is the measured\n"
+"                          ||W-Q(W)||^2/||W||^2 of each candidate, alpha_l the\n"
+"                          tensor's sensitivity (mean KL per position when relative\n"
+"                          Gaussian noise t is added to it alone, / t^2) on the\n"
+"                          --calib windows; solved by dynamic programming\n"
+"    --target-ear E        bisect X (to 0.05 bits) for the smallest allocation whose\n"
+"                          EAR against the original on the calibration windows\n"
+"                          is >= E (e.g. 0.99); check the result on held-out text\n"
+"                          with slqverify --ear\n"
+"    --calib FILE.txt      calibration text for the sensitivities and --target-ear\n"
+"    --alloc-windows N     calibration windows (default 4): the text's first N*L\n"
+"    --alloc-ctx L         tokens per window (default 128)\n"
+"    --alloc-noise T       relative noise level t of the estimate (default 0.05)\n"
+"    --alloc-bits LIST     candidate bit widths, e.g. 2-8 (default) or 3,4,6\n"
+"    --alloc-groups LIST   candidate group sizes (default 32,64,128,row)\n"
+"    --sensitivity F.json  read alpha and the measured errors from F.json when it\n"
+"                          exists (checked against the tensors' hashes), else\n"
+"                          write them there for the next run\n"
+"\n"
 "OUTPUT OPTIONS\n"
 "    --dry-run             print the per-tensor plan, the average bits per\n"
 "                          parameter and the estimated file size; write nothing\n"
@@ -185,7 +210,7 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
         if (nl >= sizeof name) return usage("unknown option '%s'", a);
         memcpy(name, a, nl);
         name[nl] = 0;
-        int takes = 0;
+        int takes = sc_alloc_is_option(name);
         for (int k = 0; valued[k]; k++) takes |= !strcmp(name, valued[k]);
         if (takes) {
             if (eq) val = eq + 1;
@@ -218,6 +243,8 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
         } else if (!strcmp(name, "--bits-for")) {
             st = sc_recipe_add_bits_for(&o->recipe, val, &err);
             (*recipe_opts)++;
+        } else if (sc_alloc_is_option(name)) {
+            st = sc_alloc_set(&o->alloc, name, val, &err);
         } else if (!strcmp(name, "--dry-run")) o->dry_run = 1;
         else if (!strcmp(name, "--json")) o->json = 1;
         else if (!strcmp(name, "--quiet")) o->quiet = 1;
@@ -275,6 +302,7 @@ int main(int argc, char **argv)
     sc_opts o;
     memset(&o, 0, sizeof o);
     sc_recipe_init(&o.recipe);
+    sc_alloc_opts_init(&o.alloc);
     o.progress = -1;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = nc > 0 ? (unsigned)(nc > 256 ? 256 : nc) : 1;

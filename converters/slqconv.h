@@ -2,6 +2,7 @@
 #ifndef SLQCONV_H
 #define SLQCONV_H
 
+#include "alloc_run.h"
 #include "recipe.h"
 #include "slq.h"
 
@@ -14,6 +15,8 @@ typedef struct sc_opts {
     const char *to;         /* "safetensors" for export, NULL to convert */
     const char *dtype;      /* export dtype: "f32", "f16", "bf16", NULL = default */
     const char *in, *out;
+    sc_alloc_opts alloc;    /* --target-bits / --target-ear and their settings */
+    sc_alloc_out *alloc_out;/* the allocation, once made */
     int argc;
     char **argv;
 } sc_opts;

@@ -1,0 +1,989 @@
+/* alloc_run.c - slqconv's non-uniform bit allocation (see alloc_run.h).
+ *
+ *   predicted loss = sum_l alpha_l * err_l(config_l)
+ *   err_l(c) = ||W_l - Q_c(W_l)||_F^2 / ||W_l||_F^2, measured by quantizing W_l with c
+ *   cost_l(c) = 8 * (sum of the section sizes slq_tensor_layout gives for c)
+ *   minimize the predicted loss subject to sum_l cost_l <= floor(X * sum_l params_l)
+ */
+#include "alloc_run.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "allocate.h"
+#include "model_input.h"
+#include "progress.h"
+#include "quantizer.h"
+#include "sensitivity.h"
+#include "slqcli.h"
+#include "slqconv.h"
+
+#define MAX_STATES ((size_t)1 << 17) /* DP states: ~n_tensors * 128 KiB of choices */
+#define EAR_TOL_MICRO 50000u         /* --target-ear bisection stops at 0.05 bits */
+
+static const uint64_t group_of[6] = {16, 32, 64, 128, 256, 0};
+
+void sc_alloc_opts_init(sc_alloc_opts *a)
+{
+    memset(a, 0, sizeof *a);
+    a->windows = 4;
+    a->ctx = 128;
+    a->noise = 0.05;
+    a->bits_mask = 0x1fc;      /* 2..8 */
+    a->groups_mask = 2 | 4 | 8 | 32; /* 32, 64, 128, row */
+}
+
+static const char *const options[] = {"--target-bits", "--target-ear", "--sensitivity", "--calib",
+                                      "--alloc-windows", "--alloc-ctx", "--alloc-noise",
+                                      "--alloc-bits", "--alloc-groups", NULL};
+
+int sc_alloc_is_option(const char *opt)
+{
+    for (int i = 0; options[i]; i++)
+        if (!strcmp(opt, options[i])) return 1;
+    return 0;
+}
+
+int sc_alloc_active(const sc_alloc_opts *a) { return a->target_bits || a->target_ear > 0; }
+
+static slq_status bad(slq_error *err, const char *opt, const char *val, const char *why)
+{
+    snprintf(err->msg, sizeof err->msg, "%s '%s': %s", opt, val, why);
+    return err->code = SLQ_E_ARG;
+}
+
+slq_status sc_alloc_set(sc_alloc_opts *a, const char *opt, const char *val, slq_error *err)
+{
+    char *end;
+    if (!strcmp(opt, "--target-bits")) {
+        uint64_t b;
+        if (sc_alloc_budget(val, 1000000, &b, err)) return bad(err, opt, val, "expected bits "
+                                                               "per parameter such as 3.25");
+        a->target_bits = val;
+    } else if (!strcmp(opt, "--target-ear")) {
+        errno = 0;
+        double v = strtod(val, &end);
+        if (!*val || *end || errno || !(v > 0 && v < 1))
+            return bad(err, opt, val, "must be a number between 0 and 1 (e.g. 0.99)");
+        a->target_ear = v;
+    } else if (!strcmp(opt, "--sensitivity")) {
+        a->sensitivity = val;
+    } else if (!strcmp(opt, "--calib")) {
+        a->calib = val;
+    } else if (!strcmp(opt, "--alloc-windows") || !strcmp(opt, "--alloc-ctx")) {
+        errno = 0;
+        unsigned long v = strtoul(val, &end, 10);
+        int w = opt[8] == 'w';
+        if (!*val || *val == '-' || *end || errno || v < (w ? 1u : 2u) || v > 100000)
+            return bad(err, opt, val, w ? "must be a whole number from 1 to 100000"
+                                        : "must be a whole number from 2 to 100000");
+        if (w) a->windows = v;
+        else a->ctx = v;
+    } else if (!strcmp(opt, "--alloc-noise")) {
+        errno = 0;
+        double v = strtod(val, &end);
+        if (!*val || *end || errno || !(v > 0 && v < 1))
+            return bad(err, opt, val, "the relative noise level must be in (0, 1), e.g. 0.05");
+        a->noise = v;
+    } else if (!strcmp(opt, "--alloc-bits")) {
+        /* "2-8" or "3,4,6" */
+        unsigned m = 0;
+        const char *p = val;
+        while (*p) {
+            unsigned long lo = strtoul(p, &end, 10), hi = lo;
+            if (end == p) return bad(err, opt, val, "expected bit widths such as 2-8 or 3,4,6");
+            p = end;
+            if (*p == '-') {
+                hi = strtoul(++p, &end, 10);
+                if (end == p) return bad(err, opt, val, "expected bit widths such as 2-8");
+                p = end;
+            }
+            if (lo < 2 || hi > 8 || lo > hi) return bad(err, opt, val, "bit widths are 2..8");
+            for (unsigned long b = lo; b <= hi; b++) m |= 1u << b;
+            if (*p == ',') p++;
+            else if (*p) return bad(err, opt, val, "expected bit widths such as 2-8 or 3,4,6");
+        }
+        if (!m) return bad(err, opt, val, "no bit width");
+        a->bits_mask = m;
+    } else if (!strcmp(opt, "--alloc-groups")) {
+        unsigned m = 0;
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", val);
+        for (char *s = buf, *tok; (tok = strtok(s, ",")); s = NULL) {
+            int k = -1;
+            for (int i = 0; i < 6; i++) {
+                char g[8];
+                snprintf(g, sizeof g, "%llu", (unsigned long long)group_of[i]);
+                if (i == 5 ? !strcasecmp(tok, "row") : !strcmp(tok, g)) k = i;
+            }
+            if (k < 0) return bad(err, opt, val, "group sizes are 16, 32, 64, 128, 256, row");
+            m |= 1u << k;
+        }
+        if (!m) return bad(err, opt, val, "no group size");
+        a->groups_mask = m;
+    } else {
+        return bad(err, opt, val, "unknown option");
+    }
+    return SLQ_OK;
+}
+
+/* ------------------------------------------------------------ state */
+
+typedef struct cand {
+    slq_qrecipe q;
+    char key[512];            /* slq_qrecipe_json: the cache key */
+    char label[48];           /* "rtn b4 g128" */
+} cand;
+
+typedef struct tinfo {
+    size_t idx;               /* input tensor index */
+    const char *name;
+    uint64_t numel, rows, cols, xxh3;
+    uint64_t *cost;           /* per candidate, bits (UINT64_MAX: unusable) */
+    double *err;              /* per candidate, relative squared error (NAN: not measured) */
+    double alpha, kl;
+    int have_alpha;
+    size_t layer;
+    const char *linear;
+    /* DP view: usable options only */
+    size_t nopt;
+    size_t *opt;              /* candidate index of option k */
+    uint64_t *ocost;
+    double *oloss;
+} tinfo;
+
+typedef struct actx {
+    sc_opts *o;
+    sc_input *in;
+    sc_alloc_opts *a;
+    cand *c;
+    size_t nc;
+    tinfo *t;
+    size_t nt;
+    uint64_t qparams;
+    sc_decision *d;           /* decide() for every input tensor */
+    /* executor state, opened on demand */
+    char tmpdir[4096];
+    char refpath[4200];
+    slq_model *ref;
+    sc_windows win;
+    sc_reference reflog;
+    int have_ref;
+    double sens_seconds;
+    int file_dirty;
+} actx;
+
+static void hex16(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
+
+static void make_candidates(actx *x)
+{
+    const sc_alloc_opts *a = x->a;
+    x->nc = 0;
+    for (unsigned b = 2; b <= 8; b++) {
+        if (!(a->bits_mask & (1u << b))) continue;
+        for (int g = 0; g < 6; g++) {
+            if (!(a->groups_mask & (1u << g))) continue;
+            cand *c = &x->c[x->nc++];
+            c->q = x->o->recipe.q; /* method, sym, scale dtype, clip settings of the recipe */
+            c->q.bits = b;
+            c->q.group_size = group_of[g];
+            char *j = slq_qrecipe_json(&c->q);
+            snprintf(c->key, sizeof c->key, "%s", j ? j : "");
+            free(j);
+            if (group_of[g]) snprintf(c->label, sizeof c->label, "%s b%u g%llu",
+                                      slq_qmethod_name(c->q.method), b,
+                                      (unsigned long long)group_of[g]);
+            else snprintf(c->label, sizeof c->label, "%s b%u grow", slq_qmethod_name(c->q.method), b);
+        }
+    }
+}
+
+static uint64_t layout_bits(const tinfo *t, const sc_in_tensor *it, const slq_qrecipe *q)
+{
+    slq_tensor_info info;
+    memset(&info, 0, sizeof info);
+    info.name = t->name;
+    info.ndim = it->ndim;
+    memcpy(info.shape, it->shape, sizeof info.shape);
+    info.encoding = SLQ_ENC_INTGRID;
+    info.bits = q->bits;
+    info.group_size = q->group_size;
+    info.scale_dtype = q->scale_dtype;
+    info.zero_kind = q->sym ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
+    info.nnz = it->numel;
+    slq_layout lay;
+    slq_error err;
+    if (slq_tensor_layout(&info, &lay, &err) != SLQ_OK) return UINT64_MAX;
+    uint64_t s = 0;
+    for (int r = 0; r < SLQ_ROLE_COUNT; r++) s += lay.size[r];
+    return 8 * s;
+}
+
+/* ------------------------------------------------------------ sensitivity file */
+
+static int load_file(actx *x)
+{
+    const char *path = x->a->sensitivity;
+    struct stat sb;
+    if (!path || stat(path, &sb) != 0) return 0;
+    slq_error err;
+    char *text;
+    size_t len;
+    if (slqcli_read_text(path, &text, &len, &err)) return sc_die("%s", err.msg);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "tensors");
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "slqconv-sensitivity-1") != 0 ||
+        !cJSON_IsArray(ts)) {
+        cJSON_Delete(root);
+        return sc_die("%s: not a sensitivity file written by slqconv --sensitivity", path);
+    }
+    for (cJSON *e = ts->child; e; e = e->next) {
+        cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
+        cJSON *hx = cJSON_GetObjectItemCaseSensitive(e, "xxh3");
+        if (!cJSON_IsString(nm) || !cJSON_IsString(hx)) continue;
+        for (size_t i = 0; i < x->nt; i++) {
+            tinfo *t = &x->t[i];
+            if (strcmp(t->name, nm->valuestring) != 0) continue;
+            char h[17];
+            hex16(t->xxh3, h);
+            if (strcmp(h, hx->valuestring) != 0) {
+                /* report before freeing: the message quotes the file's hash */
+                int rc = sc_die("%s: tensor '%s' was measured on other weights (xxh3 %s, the input "
+                                "has %s); use another --sensitivity file", path, t->name,
+                                hx->valuestring, h);
+                cJSON_Delete(root);
+                return rc;
+            }
+            cJSON *al = cJSON_GetObjectItemCaseSensitive(e, "alpha");
+            cJSON *kl = cJSON_GetObjectItemCaseSensitive(e, "kl");
+            if (cJSON_IsNumber(al)) {
+                t->alpha = al->valuedouble;
+                t->kl = cJSON_IsNumber(kl) ? kl->valuedouble : NAN;
+                t->have_alpha = 1;
+            }
+            cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "errors");
+            for (cJSON *p = er ? er->child : NULL; p; p = p->next)
+                for (size_t k = 0; k < x->nc; k++)
+                    if (cJSON_IsNumber(p) && !strcmp(p->string, x->c[k].key))
+                        t->err[k] = p->valuedouble;
+        }
+    }
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int save_file(actx *x)
+{
+    const char *path = x->a->sensitivity;
+    if (!path || !x->file_dirty) return 0;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "format", "slqconv-sensitivity-1");
+    cJSON *est = cJSON_AddObjectToObject(root, "estimator");
+    cJSON_AddStringToObject(est, "definition",
+                            "alpha = mean KL(p_orig || p_noisy) per scored position / t^2, "
+                            "noise N(0,1) i.i.d. rescaled to ||Z||_F = t ||W||_F in one tensor");
+    cJSON_AddNumberToObject(est, "noise_t", x->a->noise);
+    if (x->have_ref) {
+        cJSON_AddStringToObject(est, "calib", x->a->calib);
+        cJSON_AddNumberToObject(est, "windows", (double)x->win.nwin);
+        cJSON_AddNumberToObject(est, "ctx", (double)x->win.ctx);
+        cJSON_AddNumberToObject(est, "positions", (double)x->win.positions);
+        cJSON_AddNumberToObject(est, "seconds", x->sens_seconds);
+    }
+    cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
+    for (size_t i = 0; i < x->nt; i++) {
+        tinfo *t = &x->t[i];
+        cJSON *e = cJSON_CreateObject();
+        char h[17];
+        hex16(t->xxh3, h);
+        cJSON_AddStringToObject(e, "name", t->name);
+        cJSON_AddStringToObject(e, "xxh3", h);
+        cJSON_AddNumberToObject(e, "params", (double)t->numel);
+        if (t->have_alpha) {
+            cJSON_AddNumberToObject(e, "alpha", t->alpha);
+            if (isfinite(t->kl)) cJSON_AddNumberToObject(e, "kl", t->kl);
+        }
+        cJSON *er = cJSON_AddObjectToObject(e, "errors");
+        for (size_t k = 0; k < x->nc; k++)
+            if (isfinite(t->err[k])) cJSON_AddNumberToObject(er, x->c[k].key, t->err[k]);
+        cJSON_AddItemToArray(ts, e);
+    }
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!txt) return sc_die("out of memory writing %s", path);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fputs(txt, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f) != 0) ok = 0;
+    free(txt);
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sc_die("%s: cannot write: %s", path, strerror(e));
+    }
+    x->file_dirty = 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------ temporary models */
+
+/* Write the input with decisions d (quantized or dense) to path. */
+static int write_model(actx *x, const sc_decision *d, const char *path)
+{
+    sc_input *in = x->in;
+    slq_error err;
+    slq_writer_options wo = {0};
+    slq_writer *w;
+    if (slq_writer_open(path, &wo, &w, &err)) return sc_die("%s", err.msg);
+    int rc = 0;
+    for (size_t i = 0; i < sc_input_count(in) && !rc; i++) {
+        const sc_in_tensor *t = sc_input_at(in, i);
+        if (d[i].quantize) {
+            float *f = malloc(t->numel * sizeof *f);
+            slq_qtensor q;
+            slq_status st = f ? sc_input_read_f32(in, i, f, &err) : SLQ_E_NOMEM;
+            if (!st) st = slq_quantize(t->name, t->ndim, t->shape, f, NULL, &d[i].q,
+                                       x->o->threads, &q, &err);
+            free(f);
+            if (!st) {
+                st = slq_writer_add(w, &q.info, (const void *const *)q.sections, &err);
+                slq_qtensor_free(&q);
+            }
+            if (st) rc = sc_die("%s", st == SLQ_E_NOMEM && !f ? "out of memory" : err.msg);
+            continue;
+        }
+        slq_tensor_info info;
+        memset(&info, 0, sizeof info);
+        info.name = t->name;
+        info.ndim = t->ndim;
+        memcpy(info.shape, t->shape, sizeof info.shape);
+        info.encoding = SLQ_ENC_DENSE;
+        const void *data;
+        void *buf;
+        if (sc_input_dense(in, i, &info.dtype, &data, &buf, &err)) {
+            rc = sc_die("%s", err.msg);
+            break;
+        }
+        const void *sections[SLQ_ROLE_COUNT] = {0};
+        sections[SLQ_ROLE_DATA] = data;
+        if (slq_writer_add(w, &info, sections, &err)) rc = sc_die("%s", err.msg);
+        free(buf);
+    }
+    for (size_t i = 0; i < sc_input_file_count(in) && !rc; i++) {
+        const sc_in_file *f = sc_input_file_at(in, i);
+        if (slq_writer_add_file(w, f->name, f->data, f->len, &err)) rc = sc_die("%s", err.msg);
+    }
+    if (rc) {
+        slq_writer_abort(w);
+        return rc;
+    }
+    if (slq_writer_finish(w, &err)) return sc_die("%s", err.msg);
+    return 0;
+}
+
+static int make_tmpdir(actx *x)
+{
+    if (x->tmpdir[0]) return 0;
+    const char *t = getenv("TMPDIR");
+    snprintf(x->tmpdir, sizeof x->tmpdir, "%s/slqconv-alloc.XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(x->tmpdir)) {
+        int e = errno;
+        x->tmpdir[0] = 0;
+        return sc_die("cannot create a temporary folder in %s: %s", t && *t ? t : "/tmp",
+                      strerror(e));
+    }
+    return 0;
+}
+
+/* Open the reference executor, the calibration windows and their logits. */
+static int open_reference(actx *x)
+{
+    if (x->have_ref) return 0;
+    if (!x->a->calib)
+        return sc_die("--target-bits/--target-ear need --calib FILE.txt (calibration text) to "
+                      "estimate sensitivities and measure agreement");
+    slq_error err;
+    slq_model_options mo = {1, 0}; /* resident: decode once, fast repeated forwards */
+    const char *path = x->o->in;
+    if (slq_model_open(path, &mo, &x->ref, &err) != SLQ_OK) {
+        /* e.g. a GGUF: the executor reads .slq and safetensors, so write the
+         * input dense to a temporary .slq */
+        if (make_tmpdir(x)) return 1;
+        snprintf(x->refpath, sizeof x->refpath, "%s/reference.slq", x->tmpdir);
+        sc_decision *dd = calloc(x->nt ? sc_input_count(x->in) : 1, sizeof *dd);
+        if (!dd) return sc_die("out of memory");
+        for (size_t i = 0; i < sc_input_count(x->in); i++) dd[i].quantize = 0;
+        int rc = write_model(x, dd, x->refpath);
+        free(dd);
+        if (rc) return rc;
+        path = x->refpath;
+        if (slq_model_open(path, &mo, &x->ref, &err) != SLQ_OK)
+            return sc_die("%s: the executor cannot run this model: %s", x->o->in, err.msg);
+    }
+    if (sc_windows_load(path, x->a->calib, x->a->windows, x->a->ctx, &x->win, &err))
+        return sc_die("--calib %s: %s", x->a->calib, err.msg);
+    const slq_decoder_config *cfg = slq_model_config(x->ref);
+    size_t maxpos = cfg->max_position_embeddings;
+    if (cfg->sliding_window && cfg->sliding_window < maxpos) maxpos = cfg->sliding_window;
+    if (x->win.ctx > maxpos)
+        return sc_die("--alloc-ctx %zu exceeds the model's context of %zu positions", x->win.ctx,
+                      maxpos);
+    if (sc_reference_run(x->ref, &x->win, &x->reflog, &err))
+        return sc_die("reference forward: %s", err.msg);
+    x->have_ref = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ measurements */
+
+static int measure_errors(actx *x)
+{
+    size_t todo = 0;
+    for (size_t i = 0; i < x->nt; i++)
+        for (size_t k = 0; k < x->nc; k++) todo += x->t[i].cost[k] != UINT64_MAX && !isfinite(x->t[i].err[k]);
+    if (!todo) return 0;
+    sc_progress bar;
+    sc_progress_start(&bar, sc_want_progress(x->o), "error table (tensor x config)", todo, 0);
+    size_t done = 0;
+    for (size_t i = 0; i < x->nt; i++) {
+        tinfo *t = &x->t[i];
+        const sc_in_tensor *it = sc_input_at(x->in, t->idx);
+        float *f = NULL;
+        for (size_t k = 0; k < x->nc; k++) {
+            if (t->cost[k] == UINT64_MAX || isfinite(t->err[k])) continue;
+            slq_error err;
+            if (!f) {
+                if (!(f = malloc(t->numel * sizeof *f))) {
+                    sc_progress_end(&bar);
+                    return sc_die("out of memory");
+                }
+                if (sc_input_read_f32(x->in, t->idx, f, &err)) {
+                    free(f);
+                    sc_progress_end(&bar);
+                    return sc_die("%s", err.msg);
+                }
+            }
+            slq_qtensor q;
+            if (slq_quantize(t->name, it->ndim, it->shape, f, NULL, &x->c[k].q, x->o->threads, &q,
+                             &err) == SLQ_OK) {
+                t->err[k] = q.sq_norm > 0 ? q.sq_error / q.sq_norm : 0;
+                slq_qtensor_free(&q);
+            } else {
+                t->cost[k] = UINT64_MAX; /* e.g. a scale that does not fit: not a candidate */
+            }
+            x->file_dirty = 1;
+            sc_progress_update(&bar, ++done, 0);
+        }
+        free(f);
+    }
+    sc_progress_end(&bar);
+    return 0;
+}
+
+typedef struct wsrc {
+    actx *x;
+    size_t *which;
+} wsrc;
+
+static int get_weight(void *user, size_t i, float *w, slq_error *err)
+{
+    wsrc *g = user;
+    const tinfo *t = &g->x->t[g->which[i]];
+    return sc_input_read_f32(g->x->in, t->idx, w, err) != SLQ_OK;
+}
+
+static void sens_progress(void *user, size_t done, size_t total)
+{
+    sc_progress *bar = user;
+    (void)total;
+    sc_progress_update(bar, done, 0);
+}
+
+static int estimate_alpha(actx *x)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < x->nt; i++) need += !x->t[i].have_alpha;
+    if (!need) return 0;
+    if (open_reference(x)) return 1;
+    const slq_decoder_config *cfg = slq_model_config(x->ref);
+    sc_sens_target *tg = calloc(need, sizeof *tg);
+    size_t *which = calloc(need, sizeof *which);
+    double *al = calloc(need, sizeof *al), *kl = calloc(need, sizeof *kl);
+    if (!tg || !which || !al || !kl) {
+        free(tg);
+        free(which);
+        free(al);
+        free(kl);
+        return sc_die("out of memory");
+    }
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < x->nt && !rc; i++) {
+        tinfo *t = &x->t[i];
+        if (t->have_alpha) continue;
+        if (!sc_sens_linear_of(t->name, cfg->num_layers, &t->layer, &t->linear) ||
+            (!strcmp(t->linear, "lm_head") && cfg->tie_word_embeddings)) {
+            rc = sc_die("tensor '%s' is not a linear layer the executor can perturb; leave it "
+                        "out of the allocation with --keep", t->name);
+            break;
+        }
+        tg[n].layer = t->layer;
+        tg[n].linear = t->linear;
+        tg[n].rows = t->rows;
+        tg[n].cols = t->cols;
+        which[n++] = i;
+    }
+    if (!rc) {
+        sc_progress bar;
+        sc_progress_start(&bar, sc_want_progress(x->o), "sensitivities (one forward per tensor)",
+                          n, 0);
+        wsrc g = {x, which};
+        slq_error err;
+        double t0 = sc_now();
+        slq_status s = sc_sens_estimate(x->ref, &x->win, &x->reflog, tg, n, x->a->noise,
+                                        0x5e115e11ull, get_weight, &g, sens_progress, &bar, al,
+                                        kl, &err);
+        x->sens_seconds = sc_now() - t0;
+        sc_progress_end(&bar);
+        if (s) rc = sc_die("sensitivity estimate: %s", err.msg);
+        for (size_t j = 0; j < n && !rc; j++) {
+            x->t[which[j]].alpha = al[j];
+            x->t[which[j]].kl = kl[j];
+            x->t[which[j]].have_alpha = 1;
+        }
+        x->file_dirty = 1;
+    }
+    free(tg);
+    free(which);
+    free(al);
+    free(kl);
+    return rc;
+}
+
+/* ------------------------------------------------------------ DP */
+
+static int build_options(actx *x)
+{
+    for (size_t i = 0; i < x->nt; i++) {
+        tinfo *t = &x->t[i];
+        t->nopt = 0;
+        for (size_t k = 0; k < x->nc; k++) {
+            if (t->cost[k] == UINT64_MAX || !isfinite(t->err[k])) continue;
+            /* drop options another option beats or matches on both cost and loss */
+            int dominated = 0;
+            for (size_t j = 0; j < x->nc && !dominated; j++) {
+                if (j == k || t->cost[j] == UINT64_MAX || !isfinite(t->err[j])) continue;
+                int le = t->cost[j] <= t->cost[k] && t->err[j] <= t->err[k];
+                int lt = t->cost[j] < t->cost[k] || t->err[j] < t->err[k];
+                dominated = le && (lt || j < k);
+            }
+            if (dominated) continue;
+            t->opt[t->nopt] = k;
+            t->ocost[t->nopt] = t->cost[k];
+            t->oloss[t->nopt] = t->alpha * t->err[k];
+            t->nopt++;
+        }
+        if (!t->nopt) return sc_die("tensor '%s': no candidate configuration could be quantized",
+                                    t->name);
+    }
+    return 0;
+}
+
+/* Allocate for x micro-bits; choice[i] = candidate index.  Returns 0, or 1
+ * after a message. */
+static int solve(actx *x, uint64_t micro, size_t *choice, sc_alloc_info *info, int quiet_infeasible)
+{
+    sc_alloc_layer *L = calloc(x->nt ? x->nt : 1, sizeof *L);
+    size_t *ch = calloc(x->nt ? x->nt : 1, sizeof *ch);
+    if (!L || !ch) {
+        free(L);
+        free(ch);
+        return sc_die("out of memory");
+    }
+    for (size_t i = 0; i < x->nt; i++) {
+        L[i].n = x->t[i].nopt;
+        L[i].cost = x->t[i].ocost;
+        L[i].loss = x->t[i].oloss;
+    }
+    uint64_t budget = sc_alloc_budget_micro(micro, x->qparams);
+    slq_error err;
+    slq_status s = sc_alloc_solve(L, x->nt, budget, MAX_STATES, ch, info, &err);
+    int rc = 0;
+    if (s) rc = quiet_infeasible ? 2 : sc_die("--target-bits %.6g: %s", micro / 1e6, err.msg);
+    for (size_t i = 0; i < x->nt && !s; i++) choice[i] = x->t[i].opt[ch[i]];
+    free(L);
+    free(ch);
+    return rc;
+}
+
+static void apply(actx *x, const size_t *choice, sc_decision *d)
+{
+    for (size_t i = 0; i < sc_input_count(x->in); i++) d[i] = x->d[i];
+    for (size_t i = 0; i < x->nt; i++) {
+        tinfo *t = &x->t[i];
+        size_t k = choice[i];
+        sc_decision *di = &d[t->idx];
+        di->q = x->c[k].q;
+        snprintf(di->reason, sizeof di->reason,
+                 "allocation: alpha %.4g x err %.4g = %.4g (%.4f bits/param)", t->alpha, t->err[k],
+                 t->alpha * t->err[k], (double)t->cost[k] / (double)t->numel);
+    }
+}
+
+/* Calibration agreement of the allocation at `micro` (writes and opens a
+ * temporary .slq). */
+static int ear_at(actx *x, uint64_t micro, size_t *choice, sc_agreement *ag, sc_alloc_info *info)
+{
+    int rc = solve(x, micro, choice, info, 1);
+    if (rc) return rc;
+    sc_decision *d = calloc(sc_input_count(x->in), sizeof *d);
+    if (!d) return sc_die("out of memory");
+    apply(x, choice, d);
+    if ((rc = make_tmpdir(x)) == 0) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/candidate.slq", x->tmpdir);
+        rc = write_model(x, d, path);
+        slq_model *m = NULL;
+        slq_model_options mo = {1, 0};
+        slq_error err;
+        if (!rc && slq_model_open(path, &mo, &m, &err)) rc = sc_die("%s", err.msg);
+        if (!rc && sc_agreement_run(m, &x->win, &x->reflog, ag, &err))
+            rc = sc_die("calibration agreement: %s", err.msg);
+        slq_model_close(m);
+        unlink(path);
+    }
+    free(d);
+    return rc;
+}
+
+/* ------------------------------------------------------------ output */
+
+static double avg_bits(const actx *x, const size_t *choice)
+{
+    uint64_t c = 0;
+    for (size_t i = 0; i < x->nt; i++) c += x->t[i].cost[choice[i]];
+    return (double)c / (double)x->qparams;
+}
+
+static double pred_loss(const actx *x, const size_t *choice)
+{
+    double s = 0;
+    for (size_t i = 0; i < x->nt; i++) s += x->t[i].alpha * x->t[i].err[choice[i]];
+    return s;
+}
+
+/* The uniform configuration of the recipe (--bits/--group-size), when it is
+ * a candidate: its index, else -1. */
+static long uniform_cand(const actx *x)
+{
+    for (size_t k = 0; k < x->nc; k++)
+        if (x->c[k].q.bits == x->o->recipe.q.bits &&
+            x->c[k].q.group_size == x->o->recipe.q.group_size)
+            return (long)k;
+    return -1;
+}
+
+static void print_table(const actx *x, const size_t *choice, const sc_alloc_info *info,
+                        double target)
+{
+    printf("%-52s %10s %-14s %8s %10s %10s %10s\n", "tensor", "params", "config", "bits", "alpha",
+           "rel.sq.err", "alpha*err");
+    for (size_t i = 0; i < x->nt; i++) {
+        const tinfo *t = &x->t[i];
+        size_t k = choice[i];
+        printf("%-52s %10llu %-14s %8.4f %10.4g %10.4g %10.4g\n", t->name,
+               (unsigned long long)t->numel, x->c[k].label, (double)t->cost[k] / (double)t->numel,
+               t->alpha, t->err[k], t->alpha * t->err[k]);
+    }
+    printf("allocation: %.6f bits/param over %zu quantized tensors (budget %.6f), predicted loss "
+           "(sum alpha*err, ~KL nats) %.6g; DP %s, unit %llu bits, %zu states\n",
+           avg_bits(x, choice), x->nt, target, pred_loss(x, choice),
+           info->exact ? "exact" : "grid (costs rounded up)", (unsigned long long)info->unit,
+           info->states);
+    long u = uniform_cand(x);
+    if (u >= 0) {
+        uint64_t c = 0;
+        double l = 0;
+        for (size_t i = 0; i < x->nt; i++) {
+            c += x->t[i].cost[u];
+            l += x->t[i].alpha * x->t[i].err[u];
+        }
+        printf("uniform %s: %.6f bits/param, predicted loss %.6g\n", x->c[u].label,
+               (double)c / (double)x->qparams, l);
+    }
+}
+
+static cJSON *alloc_json(const actx *x, const size_t *choice, const sc_alloc_info *info,
+                         double target, cJSON *search)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "target_bits", target);
+    cJSON_AddNumberToObject(o, "avg_bits", avg_bits(x, choice));
+    cJSON_AddNumberToObject(o, "predicted_loss", pred_loss(x, choice));
+    cJSON_AddStringToObject(o, "predicted_loss_definition",
+                            "sum over tensors of alpha * ||W-Q(W)||_F^2/||W||_F^2 (HIGGS "
+                            "linearity; alpha from KL under injected noise)");
+    cJSON_AddStringToObject(o, "dp", info->exact ? "exact" : "grid");
+    cJSON_AddNumberToObject(o, "dp_unit_bits", (double)info->unit);
+    cJSON_AddNumberToObject(o, "dp_states", (double)info->states);
+    cJSON_AddNumberToObject(o, "noise_t", x->a->noise);
+    if (x->have_ref) {
+        cJSON_AddStringToObject(o, "calib", x->a->calib);
+        cJSON_AddNumberToObject(o, "calib_windows", (double)x->win.nwin);
+        cJSON_AddNumberToObject(o, "calib_ctx", (double)x->win.ctx);
+    }
+    if (x->a->sensitivity) cJSON_AddStringToObject(o, "sensitivity_file", x->a->sensitivity);
+    cJSON *cands = cJSON_AddArrayToObject(o, "candidates");
+    for (size_t k = 0; k < x->nc; k++) cJSON_AddItemToArray(cands, cJSON_CreateString(x->c[k].label));
+    long u = uniform_cand(x);
+    if (u >= 0) {
+        uint64_t c = 0;
+        double l = 0;
+        for (size_t i = 0; i < x->nt; i++) {
+            c += x->t[i].cost[u];
+            l += x->t[i].alpha * x->t[i].err[u];
+        }
+        cJSON *un = cJSON_AddObjectToObject(o, "uniform_reference");
+        cJSON_AddStringToObject(un, "config", x->c[u].label);
+        cJSON_AddNumberToObject(un, "avg_bits", (double)c / (double)x->qparams);
+        cJSON_AddNumberToObject(un, "predicted_loss", l);
+    }
+    if (search) cJSON_AddItemToObject(o, "ear_search", search);
+    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+    for (size_t i = 0; i < x->nt; i++) {
+        const tinfo *t = &x->t[i];
+        size_t k = choice[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", t->name);
+        cJSON_AddStringToObject(e, "config", x->c[k].label);
+        cJSON_AddNumberToObject(e, "bits", x->c[k].q.bits);
+        cJSON_AddNumberToObject(e, "group_size", (double)x->c[k].q.group_size);
+        cJSON_AddNumberToObject(e, "params", (double)t->numel);
+        cJSON_AddNumberToObject(e, "stored_bits", (double)t->cost[k]);
+        cJSON_AddNumberToObject(e, "bits_per_param", (double)t->cost[k] / (double)t->numel);
+        cJSON_AddNumberToObject(e, "alpha", t->alpha);
+        cJSON_AddNumberToObject(e, "rel_sq_error", t->err[k]);
+        cJSON_AddNumberToObject(e, "predicted_loss", t->alpha * t->err[k]);
+        cJSON_AddItemToArray(ts, e);
+    }
+    return o;
+}
+
+/* ------------------------------------------------------------ driver */
+
+static void free_ctx(actx *x)
+{
+    for (size_t i = 0; i < x->nt; i++) {
+        free(x->t[i].cost);
+        free(x->t[i].err);
+        free(x->t[i].opt);
+        free(x->t[i].ocost);
+        free(x->t[i].oloss);
+    }
+    free(x->t);
+    free(x->c);
+    free(x->d);
+    sc_reference_free(&x->reflog);
+    sc_windows_free(&x->win);
+    slq_model_close(x->ref);
+    if (x->refpath[0]) unlink(x->refpath);
+    if (x->tmpdir[0]) rmdir(x->tmpdir);
+}
+
+static int run(actx *x, sc_alloc_out *out)
+{
+    sc_opts *o = x->o;
+    size_t n = sc_input_count(x->in);
+    if (!(x->c = calloc(7 * 6, sizeof *x->c)) || !(x->d = calloc(n ? n : 1, sizeof *x->d)) ||
+        !(x->t = calloc(n ? n : 1, sizeof *x->t)))
+        return sc_die("out of memory");
+    make_candidates(x);
+    for (size_t i = 0; i < n; i++) {
+        const sc_in_tensor *it = sc_input_at(x->in, i);
+        sc_recipe_decide(&o->recipe, it->name, it->ndim, &x->d[i]);
+        if (!x->d[i].quantize) continue;
+        tinfo *t = &x->t[x->nt++];
+        t->idx = i;
+        t->name = it->name;
+        t->numel = it->numel;
+        t->cols = it->ndim ? it->shape[it->ndim - 1] : 1;
+        t->rows = t->cols ? it->numel / t->cols : 0;
+        t->xxh3 = sc_input_tensor_xxh3(x->in, i);
+        t->kl = NAN;
+        if (!(t->cost = calloc(x->nc, sizeof *t->cost)) || !(t->err = calloc(x->nc, sizeof *t->err)) ||
+            !(t->opt = calloc(x->nc, sizeof *t->opt)) || !(t->ocost = calloc(x->nc, sizeof *t->ocost)) ||
+            !(t->oloss = calloc(x->nc, sizeof *t->oloss)))
+            return sc_die("out of memory");
+        for (size_t k = 0; k < x->nc; k++) {
+            t->cost[k] = layout_bits(t, it, &x->c[k].q);
+            t->err[k] = NAN;
+        }
+        x->qparams += t->numel;
+    }
+    if (!x->nt) return sc_die("--target-bits/--target-ear: no tensor is quantized");
+    int rc;
+    if ((rc = load_file(x)) || (rc = measure_errors(x)) || (rc = estimate_alpha(x)) ||
+        (rc = save_file(x)) || (rc = build_options(x)))
+        return rc;
+
+    size_t *choice = calloc(x->nt, sizeof *choice);
+    if (!choice) return sc_die("out of memory");
+    sc_alloc_info info;
+    uint64_t micro = 0;
+    cJSON *search = NULL;
+    if (x->a->target_bits) {
+        uint64_t b;
+        slq_error err;
+        sc_alloc_budget(x->a->target_bits, 1000000, &b, &err); /* checked when parsed */
+        micro = b;
+        rc = solve(x, micro, choice, &info, 0);
+    } else {
+        /* bisection over the budget in micro-bits between the cheapest and
+         * the most expensive allocation; assumes the calibration EAR grows
+         * with the budget (the DP's predicted loss does, monotonically) */
+        if ((rc = open_reference(x))) goto done;
+        uint64_t lo_bits = 0, hi_bits = 0;
+        for (size_t i = 0; i < x->nt; i++) {
+            uint64_t mn = UINT64_MAX, mx = 0;
+            for (size_t k = 0; k < x->t[i].nopt; k++) {
+                mn = x->t[i].ocost[k] < mn ? x->t[i].ocost[k] : mn;
+                mx = x->t[i].ocost[k] > mx ? x->t[i].ocost[k] : mx;
+            }
+            lo_bits += mn;
+            hi_bits += mx;
+        }
+        uint64_t lo = (uint64_t)floor((double)lo_bits / (double)x->qparams * 1e6);
+        uint64_t hi = (uint64_t)ceil((double)hi_bits / (double)x->qparams * 1e6) + 1;
+        search = cJSON_CreateObject();
+        cJSON_AddNumberToObject(search, "target_ear", x->a->target_ear);
+        cJSON_AddNumberToObject(search, "tolerance_bits", EAR_TOL_MICRO / 1e6);
+        cJSON *steps = cJSON_AddArrayToObject(search, "steps");
+        sc_agreement ag, best;
+        int verbose = !o->quiet && !o->json;
+        if ((rc = ear_at(x, hi, choice, &ag, &info))) goto done;
+        cJSON *st = cJSON_CreateObject();
+        cJSON_AddNumberToObject(st, "bits", hi / 1e6);
+        cJSON_AddNumberToObject(st, "ear", ag.ear);
+        cJSON_AddNumberToObject(st, "kl", ag.kl);
+        cJSON_AddItemToArray(steps, st);
+        if (verbose) printf("ear search: %.4f bits -> calibration EAR %.6f, KL %.4g\n", hi / 1e6,
+                            ag.ear, ag.kl);
+        if (ag.ear < x->a->target_ear) {
+            rc = sc_die("--target-ear %.6g: even the largest configurations (%.4f bits/param) "
+                        "reach only calibration EAR %.6f", x->a->target_ear, hi / 1e6, ag.ear);
+            goto done;
+        }
+        best = ag;
+        while (hi - lo > EAR_TOL_MICRO) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            mid -= mid % 1000; /* 0.001-bit steps: readable budgets */
+            if (mid <= lo) mid = lo + 1;
+            int r = ear_at(x, mid, choice, &ag, &info);
+            if (r == 2) { /* below the cheapest allocation */
+                lo = mid;
+                continue;
+            }
+            if (r) {
+                rc = r;
+                goto done;
+            }
+            st = cJSON_CreateObject();
+            cJSON_AddNumberToObject(st, "bits", mid / 1e6);
+            cJSON_AddNumberToObject(st, "ear", ag.ear);
+            cJSON_AddNumberToObject(st, "kl", ag.kl);
+            cJSON_AddItemToArray(steps, st);
+            if (verbose) printf("ear search: %.4f bits -> calibration EAR %.6f, KL %.4g\n",
+                                mid / 1e6, ag.ear, ag.kl);
+            if (ag.ear >= x->a->target_ear) {
+                hi = mid;
+                best = ag;
+            } else {
+                lo = mid;
+            }
+        }
+        micro = hi;
+        rc = solve(x, micro, choice, &info, 0);
+        cJSON_AddNumberToObject(search, "final_bits", micro / 1e6);
+        cJSON_AddNumberToObject(search, "calib_ear", best.ear);
+        cJSON_AddNumberToObject(search, "calib_kl", best.kl);
+        cJSON_AddNumberToObject(search, "calib_top1", best.top1);
+        cJSON_AddNumberToObject(search, "calib_positions", (double)best.positions);
+        cJSON_AddStringToObject(search, "note", "calibration text, not held-out: measure the "
+                                "output with slqverify --ear on evaluation text");
+        if (!rc && verbose)
+            printf("ear search: smallest budget reaching calibration EAR %.4g: %.3f bits/param "
+                   "(calibration EAR %.6f, KL %.4g over %zu positions of %s)\n"
+                   "  note: calibration text, not held-out; measure the result with "
+                   "slqverify --ear --ref ORIGINAL OUTPUT.slq --text HELD-OUT.txt\n",
+                   x->a->target_ear, micro / 1e6, best.ear, best.kl, best.positions,
+                   x->a->calib);
+    }
+    if (rc) goto done;
+    out->n = n;
+    out->target_bits = micro / 1e6;
+    if (!(out->d = calloc(n ? n : 1, sizeof *out->d))) {
+        rc = sc_die("out of memory");
+        goto done;
+    }
+    apply(x, choice, out->d);
+    cJSON *j = alloc_json(x, choice, &info, micro / 1e6, search);
+    search = NULL;
+    out->json = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!out->json) {
+        rc = sc_die("out of memory");
+        goto done;
+    }
+    if (!o->quiet && !o->json) print_table(x, choice, &info, micro / 1e6);
+done:
+    cJSON_Delete(search);
+    free(choice);
+    return rc;
+}
+
+int sc_alloc_run(sc_opts *o, sc_input *in, sc_alloc_out *out)
+{
+    memset(out, 0, sizeof *out);
+    if (o->alloc.target_bits && o->alloc.target_ear > 0)
+        return sc_die("give --target-bits or --target-ear, not both");
+    actx x;
+    memset(&x, 0, sizeof x);
+    x.o = o;
+    x.in = in;
+    x.a = &o->alloc;
+    int rc = run(&x, out);
+    free_ctx(&x);
+    if (rc) sc_alloc_out_free(out);
+    return rc;
+}
+
+void sc_alloc_out_free(sc_alloc_out *out)
+{
+    free(out->d);
+    free(out->json);
+    memset(out, 0, sizeof *out);
+}
+
+char *sc_alloc_recipe_json(const sc_alloc_out *out, const sc_alloc_opts *a, char *rj)
+{
+    cJSON *o = rj ? cJSON_Parse(rj) : NULL;
+    free(rj);
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "target_bits", out->target_bits);
+    if (a->target_ear > 0) cJSON_AddNumberToObject(o, "target_ear", a->target_ear);
+    cJSON *al = cJSON_Parse(out->json);
+    if (al) cJSON_AddItemToObject(o, "allocation", al);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
