@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "calib.h"
 #include "model_input.h"
 #include "progress.h"
 #include "quantizer.h"
@@ -18,6 +19,10 @@ typedef struct plan {
     slq_layout lay;         /* sections as they will be stored */
     uint64_t stored;        /* sum of the section sizes */
     double rel_error;       /* quantized tensors, after conversion */
+    int calibrated;         /* quantized in the calibration pass (a block linear) */
+    int has_out;            /* out_* below are set (a Hessian was known) */
+    double out_rel_error, out_sq_error, out_sq_norm;
+    uint64_t pruned;
     uint64_t xxh3;          /* of the source bytes */
 } plan;
 
@@ -26,11 +31,57 @@ static uint64_t align64(uint64_t n) { return (n + 63) & ~(uint64_t)63; }
 static void hex16(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
 
 /* Decide every tensor and check it can be done, before anything is written. */
+static int calibrating(const sc_opts *o) { return o->calib.text || o->calib.tokens; }
+
+/* Stored layout of a tensor quantized by recipe q (SparseGPT: the mask and
+ * the codes of the kept weights, or dense for prune-only). */
+static void plan_quantized(const sc_in_tensor *t, const slq_qrecipe *q, slq_tensor_info *info)
+{
+    uint64_t cols = t->shape[t->ndim - 1], rows = t->numel / cols;
+    if (q->method == SLQ_QM_SPARSEGPT && q->bits == 16) {
+        info->encoding = SLQ_ENC_DENSE;
+        info->dtype = q->dense_dtype;
+        return;
+    }
+    info->encoding = SLQ_ENC_INTGRID;
+    info->bits = q->bits;
+    info->group_size = q->group_size;
+    info->scale_dtype = q->scale_dtype;
+    info->zero_kind = q->sym ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
+    info->nnz = t->numel;
+    if (q->method != SLQ_QM_SPARSEGPT) return;
+    if (q->prune_m) {
+        info->mask = SLQ_MASK_NM;
+        info->mask_n = q->prune_n;
+        info->mask_m = q->prune_m;
+        info->nnz = t->numel / q->prune_m * q->prune_n;
+        return;
+    }
+    info->mask = SLQ_MASK_BITMAP; /* exactly floor(p n + 1/2) pruned per block (sparsegpt.c) */
+    for (uint64_t c = 0; c < cols; c += q->block_size) {
+        uint64_t bw = cols - c < q->block_size ? cols - c : q->block_size;
+        info->nnz -= (uint64_t)floor(q->sparsity * (double)(rows * bw) + 0.5);
+    }
+}
+
 static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
 {
     for (size_t i = 0; i < sc_input_count(in); i++) {
         const sc_in_tensor *t = sc_input_at(in, i);
         sc_recipe_decide(&o->recipe, t->name, t->ndim, &p[i].d);
+        size_t layer;
+        int which;
+        int block = sc_calib_block_linear(t->name, &layer, &which);
+        if (p[i].d.quantize && block && calibrating(o)) p[i].calibrated = 1;
+        if (p[i].d.quantize && !p[i].calibrated && slq_qmethod_needs_hessian(p[i].d.q.method)) {
+            /* only decoder-block linears get layer inputs */
+            p[i].d.q.method = SLQ_QM_RTN;
+            if (p[i].d.q.bits > 8) p[i].d.q.bits = 8;
+            size_t n = strlen(p[i].d.reason);
+            snprintf(p[i].d.reason + n, sizeof p[i].d.reason - n, "; rtn: not a decoder-block linear");
+        }
+        /* prune-only keeps the source float type */
+        p[i].d.q.dense_dtype = t->dtype == SLQ_F16 || t->dtype == SLQ_BF16 ? t->dtype : SLQ_F32;
         slq_tensor_info info;
         memset(&info, 0, sizeof info);
         info.name = t->name;
@@ -44,12 +95,7 @@ static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
             slq_error err;
             slq_status st = slq_qrecipe_check(&p[i].d.q, &err);
             if (st) return sc_die("tensor '%s': %s", t->name, err.msg);
-            info.encoding = SLQ_ENC_INTGRID;
-            info.bits = p[i].d.q.bits;
-            info.group_size = p[i].d.q.group_size;
-            info.scale_dtype = p[i].d.q.scale_dtype;
-            info.zero_kind = p[i].d.q.sym ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
-            info.nnz = t->numel;
+            plan_quantized(t, &p[i].d.q, &info);
         } else {
             slq_dtype dt = t->dtype == SLQ_DTYPE_COUNT ? SLQ_F32 : t->dtype; /* GGUF quantized */
             if (dt != SLQ_F32 && dt != SLQ_F16 && dt != SLQ_BF16)
@@ -116,9 +162,18 @@ static void method_str(const sc_decision *d, char *buf, size_t n)
     char g[24];
     if (d->q.group_size) snprintf(g, sizeof g, "g%llu", (unsigned long long)d->q.group_size);
     else snprintf(g, sizeof g, "grow");
-    snprintf(buf, n, "%s b%u %s %s %s%s", slq_qmethod_name(d->q.method), d->q.bits, g,
+    char sp[32] = "";
+    if (d->q.method == SLQ_QM_SPARSEGPT) {
+        if (d->q.prune_m) snprintf(sp, sizeof sp, " %u:%u", d->q.prune_n, d->q.prune_m);
+        else snprintf(sp, sizeof sp, " %g%%", 100 * d->q.sparsity);
+        if (d->q.bits > 8) {
+            snprintf(buf, n, "sparsegpt%s dense %s", sp, slq_dtype_name(d->q.dense_dtype));
+            return;
+        }
+    }
+    snprintf(buf, n, "%s%s b%u %s %s %s%s%s", slq_qmethod_name(d->q.method), sp, d->q.bits, g,
              d->q.sym ? "sym" : "asym", slq_dtype_name(d->q.scale_dtype),
-             d->q.clip_search ? " clip" : "");
+             d->q.clip_search ? " clip" : "", d->q.act_order ? " act" : "");
 }
 
 static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
@@ -175,7 +230,8 @@ static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
     return 0;
 }
 
-static char *provenance_json(const sc_opts *o, sc_input *in, const plan *p)
+static char *provenance_json(const sc_opts *o, sc_input *in, const plan *p,
+                             const sc_calib_info *ci)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *tool = cJSON_AddObjectToObject(root, "tool");
@@ -200,6 +256,22 @@ static char *provenance_json(const sc_opts *o, sc_input *in, const plan *p)
         hex16(p[i].xxh3, hex);
         cJSON_AddStringToObject(th, sc_input_at(in, i)->name, hex);
     }
+    if (ci && ci->file) {
+        cJSON *c = cJSON_AddObjectToObject(root, "calibration");
+        const char *base = strrchr(ci->file, '/');
+        cJSON_AddStringToObject(c, "file", base ? base + 1 : ci->file);
+        cJSON_AddStringToObject(c, "kind", ci->is_text ? "text" : "tokens");
+        hex16(ci->file_xxh3, hex);
+        cJSON_AddStringToObject(c, "xxh3", hex);
+        cJSON_AddNumberToObject(c, "file_tokens", (double)ci->file_tokens);
+        cJSON_AddNumberToObject(c, "samples", (double)ci->samples);
+        cJSON_AddNumberToObject(c, "len", (double)ci->len);
+        char seed[24];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)ci->seed);
+        cJSON_AddStringToObject(c, "seed", seed); /* a string: 64-bit seeds exceed 2^53 */
+        hex16(ci->windows_xxh3, hex);
+        cJSON_AddStringToObject(c, "windows_xxh3", hex);
+    }
     char when[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -209,6 +281,46 @@ static char *provenance_json(const sc_opts *o, sc_input *in, const plan *p)
     char *txt = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return txt;
+}
+
+/* Quantize tensor t (weights f) with Hessian H (or NULL), write it, record
+ * its errors in p, and when deq is given store the decoded values there. */
+static int quantize_write(const sc_opts *o, const sc_in_tensor *t, const float *f,
+                          const double *H, uint64_t ntok, plan *p, slq_writer *w, float *deq)
+{
+    slq_error err;
+    slq_qstats stats = {H, ntok};
+    slq_qtensor q;
+    slq_status st = slq_quantize(t->name, t->ndim, t->shape, f, H ? &stats : NULL, &p->d.q,
+                                 o->threads, &q, &err);
+    if (st) return sc_die("%s: %s", o->in, err.msg);
+    p->rel_error = q.rel_error;
+    p->has_out = H != NULL;
+    p->out_rel_error = q.out_rel_error;
+    p->out_sq_error = q.out_sq_error;
+    p->out_sq_norm = q.out_sq_norm;
+    p->pruned = q.pruned;
+    p->stored = 0;
+    for (int r = 0; r < SLQ_ROLE_COUNT; r++) p->stored += q.section_size[r];
+    if (deq) st = slq_qtensor_decode(&q, deq, &err);
+    if (!st) st = slq_writer_add(w, &q.info, (const void *const *)q.sections, &err);
+    slq_qtensor_free(&q);
+    if (st) return sc_die("%s", err.msg);
+    return 0;
+}
+
+typedef struct emit_ctx {
+    const sc_opts *o;
+    sc_input *in;
+    plan *p;
+    slq_writer *w;
+} emit_ctx;
+
+static int emit(void *ctx, size_t i, const float *wt, const double *H, uint64_t ntok, float *deq)
+{
+    emit_ctx *e = ctx;
+    e->p[i].xxh3 = sc_input_tensor_xxh3(e->in, i);
+    return quantize_write(e->o, sc_input_at(e->in, i), wt, H, ntok, &e->p[i], e->w, deq);
 }
 
 /* Write one tensor; returns 0 or prints the error and returns 1. */
@@ -223,15 +335,9 @@ static int write_tensor(const sc_opts *o, sc_input *in, size_t i, plan *p, slq_w
         if (!f) return sc_die("tensor '%s': out of memory for %llu floats", t->name,
                               (unsigned long long)t->numel);
         st = sc_input_read_f32(in, i, f, &err);
-        slq_qtensor q;
-        if (!st) st = slq_quantize(t->name, t->ndim, t->shape, f, NULL, &p->d.q, o->threads, &q, &err);
+        int rc = st ? sc_die("%s", err.msg) : quantize_write(o, t, f, NULL, 0, p, w, NULL);
         free(f);
-        if (st) return sc_die("%s: %s", o->in, err.msg);
-        p->rel_error = q.rel_error;
-        st = slq_writer_add(w, &q.info, (const void *const *)q.sections, &err);
-        slq_qtensor_free(&q);
-        if (st) return sc_die("%s", err.msg);
-        return 0;
+        return rc;
     }
     slq_tensor_info info;
     memset(&info, 0, sizeof info);
@@ -258,8 +364,30 @@ static int write_tensor(const sc_opts *o, sc_input *in, size_t i, plan *p, slq_w
     return 0;
 }
 
+/* Calibration output error over the tensors that have one:
+ * sqrt(sum err / sum norm) over all of them, and the worst tensor. */
+static double out_error_total(const sc_input *in, const plan *p, double *worst,
+                              const char **worst_name, size_t *count)
+{
+    double e = 0, nrm = 0;
+    *worst = 0;
+    *worst_name = NULL;
+    *count = 0;
+    for (size_t i = 0; i < sc_input_count(in); i++) {
+        if (!p[i].has_out) continue;
+        (*count)++;
+        e += p[i].out_sq_error;
+        nrm += p[i].out_sq_norm;
+        if (!*worst_name || p[i].out_rel_error > *worst) {
+            *worst = p[i].out_rel_error;
+            *worst_name = sc_input_at(in, i)->name;
+        }
+    }
+    return nrm > 0 ? sqrt(e / nrm) : 0;
+}
+
 static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double secs,
-                          uint64_t out_bytes)
+                          uint64_t out_bytes, const sc_calib_info *ci)
 {
     size_t n = sc_input_count(in), nq = 0;
     uint64_t params = 0, qparams = 0, qbytes = 0;
@@ -280,7 +408,12 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
     }
     double mean = nq ? sum / nq : 0;
     double qbits = qparams ? 8.0 * qbytes / qparams : 0, fbits = params ? 8.0 * out_bytes / params : 0;
-    uint64_t in_bytes = sc_input_bytes(in);
+    uint64_t in_bytes = sc_input_bytes(in), pruned = 0;
+    for (size_t i = 0; i < n; i++) pruned += p[i].pruned;
+    double oworst;
+    const char *oworst_name;
+    size_t nout;
+    double oerr = out_error_total(in, p, &oworst, &oworst_name, &nout);
     if (o->json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "input", o->in);
@@ -299,6 +432,30 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
         cJSON_AddNumberToObject(root, "rel_error_worst", worst);
         if (worst_name) cJSON_AddStringToObject(root, "rel_error_worst_tensor", worst_name);
         else cJSON_AddNullToObject(root, "rel_error_worst_tensor");
+        cJSON_AddNumberToObject(root, "pruned_params", (double)pruned);
+        if (nout) {
+            cJSON_AddNumberToObject(root, "out_rel_error", oerr);
+            cJSON_AddNumberToObject(root, "out_rel_error_worst", oworst);
+            cJSON_AddStringToObject(root, "out_rel_error_worst_tensor", oworst_name);
+        }
+        if (ci && ci->file) {
+            cJSON *c = cJSON_AddObjectToObject(root, "calibration");
+            cJSON_AddStringToObject(c, "file", ci->file);
+            cJSON_AddNumberToObject(c, "samples", (double)ci->samples);
+            cJSON_AddNumberToObject(c, "len", (double)ci->len);
+            cJSON_AddNumberToObject(c, "file_tokens", (double)ci->file_tokens);
+            cJSON_AddNumberToObject(c, "seconds", ci->seconds);
+            cJSON *la = cJSON_AddArrayToObject(c, "layers");
+            for (size_t l = 0; l < ci->layers; l++) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddNumberToObject(e, "layer", (double)l);
+                cJSON_AddNumberToObject(e, "seconds", ci->layer[l].forward_seconds +
+                                                          ci->layer[l].quantize_seconds);
+                cJSON_AddNumberToObject(e, "forward_seconds", ci->layer[l].forward_seconds);
+                cJSON_AddNumberToObject(e, "quantize_seconds", ci->layer[l].quantize_seconds);
+                cJSON_AddItemToArray(la, e);
+            }
+        }
         cJSON *arr = cJSON_AddArrayToObject(root, "per_tensor");
         for (size_t i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
@@ -307,6 +464,9 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
             if (p[i].d.quantize) {
                 cJSON_AddNumberToObject(e, "bits", p[i].d.q.bits);
                 cJSON_AddNumberToObject(e, "rel_error", p[i].rel_error);
+                if (p[i].has_out) cJSON_AddNumberToObject(e, "out_rel_error", p[i].out_rel_error);
+                if (p[i].d.q.method == SLQ_QM_SPARSEGPT)
+                    cJSON_AddNumberToObject(e, "pruned", (double)p[i].pruned);
             }
             cJSON_AddNumberToObject(e, "bytes", (double)p[i].stored);
             cJSON_AddItemToArray(arr, e);
@@ -325,6 +485,27 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
     if (nq)
         printf("  relative error ||W-Q(W)||/||W||: mean %.5f, worst %.5f (%s)\n", mean, worst,
                worst_name);
+    if (pruned)
+        printf("  pruned: %llu weights (%.2f%% of the quantized tensors)\n",
+               (unsigned long long)pruned, qparams ? 100.0 * pruned / qparams : 0);
+    if (nout)
+        printf("  calibration output error sqrt(sum e^T H e / sum w^T H w): %.5f, worst %.5f "
+               "(%s)\n", oerr, oworst, oworst_name);
+    if (ci && ci->file) {
+        double fw = 0, qs = 0;
+        for (size_t l = 0; l < ci->layers; l++) {
+            fw += ci->layer[l].forward_seconds;
+            qs += ci->layer[l].quantize_seconds;
+        }
+        printf("  calibration: %s, %zu windows x %zu tokens (seed %llu); %zu layers in %.2f s "
+               "(forward + Hessians %.2f s, quantization %.2f s)\n", ci->file, ci->samples,
+               ci->len, (unsigned long long)ci->seed, ci->layers, ci->seconds, fw, qs);
+        printf("  seconds per layer:");
+        for (size_t l = 0; l < ci->layers; l++)
+            printf("%s%zu: %.2f", l % 8 ? ", " : "\n    ", l,
+                   ci->layer[l].forward_seconds + ci->layer[l].quantize_seconds);
+        printf("\n");
+    }
 }
 
 int sc_convert(sc_opts *o)
@@ -343,6 +524,14 @@ int sc_convert(sc_opts *o)
         sc_input_close(in);
         return sc_die("out of memory");
     }
+    if (slq_qmethod_needs_hessian(o->recipe.q.method) && !calibrating(o)) {
+        sc_input_close(in);
+        free(p);
+        return sc_die("--method %s needs calibration data: give --calib FILE.txt or "
+                      "--calib-tokens FILE", slq_qmethod_name(o->recipe.q.method));
+    }
+    sc_calib_info ci;
+    memset(&ci, 0, sizeof ci);
     int rc = make_plan(o, in, p);
     if (rc || o->dry_run) {
         if (!rc) rc = print_dry_run(o, in, p);
@@ -362,9 +551,18 @@ int sc_convert(sc_opts *o)
     sc_progress bar;
     sc_progress_start(&bar, sc_want_progress(o), "tensors", n, total);
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = write_tensor(o, in, i, &p[i], w);
+        if (!p[i].calibrated) rc = write_tensor(o, in, i, &p[i], w);
         done += sc_input_at(in, i)->src_bytes;
         sc_progress_update(&bar, i + 1, done);
+    }
+    sc_progress_end(&bar);
+    if (!rc && calibrating(o)) {
+        int *flags = calloc(n ? n : 1, sizeof *flags);
+        emit_ctx ec = {o, in, p, w};
+        if (!flags) rc = sc_die("out of memory");
+        for (size_t i = 0; flags && i < n; i++) flags[i] = p[i].calibrated;
+        if (!rc) rc = sc_calib_run(&o->calib, in, flags, sc_want_progress(o), emit, &ec, &ci);
+        free(flags);
     }
     for (size_t i = 0; i < sc_input_file_count(in) && !rc; i++) {
         const sc_in_file *f = sc_input_file_at(in, i);
@@ -373,7 +571,7 @@ int sc_convert(sc_opts *o)
     for (size_t i = 0; i < sc_input_source_count(in) && !rc; i++)
         if (sc_input_source_hash(in, i, &err) != SLQ_OK) rc = sc_die("%s", err.msg);
     if (!rc) {
-        char *rj = sc_recipe_json(&o->recipe), *pj = provenance_json(o, in, p);
+        char *rj = sc_recipe_json(&o->recipe), *pj = provenance_json(o, in, p, &ci);
         if (!rj || !pj) rc = sc_die("out of memory");
         else if (slq_writer_set_json(w, "recipe", rj, &err) != SLQ_OK ||
                  slq_writer_set_json(w, "provenance", pj, &err) != SLQ_OK)
@@ -381,7 +579,6 @@ int sc_convert(sc_opts *o)
         free(rj);
         free(pj);
     }
-    sc_progress_end(&bar);
     if (rc) {
         slq_writer_abort(w);
         goto out;
@@ -392,8 +589,9 @@ int sc_convert(sc_opts *o)
     }
     struct stat sb;
     uint64_t out_bytes = stat(o->out, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-    print_summary(o, in, p, sc_now() - t0, out_bytes);
+    print_summary(o, in, p, sc_now() - t0, out_bytes, &ci);
 out:
+    sc_calib_info_free(&ci);
     free(p);
     sc_input_close(in);
     return rc;

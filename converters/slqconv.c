@@ -11,7 +11,7 @@
 
 static const char help_text[] =
 "NAME\n"
-"    slqconv - convert a model to .slq with round-to-nearest quantization, and back\n"
+"    slqconv - convert a model to .slq (round to nearest, GPTQ, SparseGPT), and back\n"
 "\n"
 "SYNOPSIS\n"
 "    slqconv [OPTIONS] INPUT OUTPUT.slq\n"
@@ -37,8 +37,11 @@ static const char help_text[] =
 "    a --keep rule is always left dense.\n"
 "\n"
 "RECIPE OPTIONS\n"
-"    --method rtn          quantization method (default rtn: round to nearest)\n"
-"    --bits N              bits per weight, 2..8 (default 4)\n"
+"    --method M            rtn (default: round to nearest), gptq or sparsegpt;\n"
+"                          gptq and sparsegpt need --calib or --calib-tokens\n"
+"    --bits N              bits per weight, 2..8 (default 4); with sparsegpt also\n"
+"                          16 = prune only (the default there): pruned tensors are\n"
+"                          stored dense, in their source dtype (F32 for GGUF)\n"
 "    --group-size N|row    weights per scale along the input dimension: 16, 32,\n"
 "                          64, 128, 256, or row (default 128)\n"
 "    --asym                min-max grid with integer zero-points (default)\n"
@@ -48,14 +51,42 @@ static const char help_text[] =
 "                          the range is shrunk by the ratio in 1.00..0.50 (steps of\n"
 "                          0.01) with the least squared error per group\n"
 "    --clip-search         turn the clip search back on (after a --recipe file)\n"
+"    --damp X              GPTQ/SparseGPT: add X * mean(diag H) to the Hessian's\n"
+"                          diagonal (default 0.01)\n"
+"    --act-order           GPTQ: quantize columns in decreasing diag(H) order, with\n"
+"                          group grids fixed up front (no permutation is stored)\n"
+"    --no-act-order        the natural column order (default)\n"
+"    --sparsity P|N:M      SparseGPT (implies --method sparsegpt): prune a fraction P\n"
+"                          of every block of 128 columns (e.g. 0.5), or keep N of\n"
+"                          every M consecutive weights of a row (e.g. 2:4); the mask\n"
+"                          is stored as a bitmap or as N:M ranks\n"
 "    --keep REGEX          leave tensors whose name matches REGEX (POSIX extended,\n"
 "                          unanchored) dense; repeatable\n"
 "    --bits-for REGEX=N    quantize tensors whose name matches REGEX with N bits;\n"
 "                          repeatable, the last matching rule wins\n"
 "    --recipe FILE.json    read the recipe from FILE.json: keys method, bits,\n"
 "                          group_size (number or \"row\"), sym, scale_dtype,\n"
-"                          clip_search, clip_min, clip_steps, keep [REGEX, ...],\n"
+"                          clip_search, clip_min, clip_steps, damp, act_order,\n"
+"                          sparsity (0.5 or \"2:4\"), keep [REGEX, ...],\n"
 "                          bits_for {REGEX: N}; command-line options override it\n"
+"\n"
+"CALIBRATION (gptq, sparsegpt; with rtn only to report the output error)\n"
+"    --calib FILE.txt      UTF-8 text, tokenized with the model's tokenizer.json\n"
+"    --calib-tokens FILE   pre-tokenized: token ids as decimal integers separated by\n"
+"                          whitespace\n"
+"    --calib-samples N     windows (default 128)\n"
+"    --calib-len L         tokens per window (default min(2048, the model's\n"
+"                          max_position_embeddings))\n"
+"    --seed S              window starts are drawn uniformly from the token stream\n"
+"                          with this seed (default 0): the same files and options\n"
+"                          give the same windows\n"
+"    The decoder blocks are processed in order: each block's linear layers are\n"
+"    quantized on the Hessian H = 2 X^T X / N of their inputs X over all window\n"
+"    tokens, with the block's already-quantized layers applied (q/k/v, then\n"
+"    o_proj, then gate/up, then down_proj), and the quantized block's outputs\n"
+"    feed the next block.  Other quantized tensors (e.g. --bits-for lm_head)\n"
+"    use rtn.  The file's provenance records the calibration file's XXH3, the\n"
+"    windows' XXH3, samples, length and seed.\n"
 "\n"
 "OUTPUT OPTIONS\n"
 "    --dry-run             print the per-tensor plan, the average bits per\n"
@@ -135,7 +166,9 @@ int sc_output_ok(const char *path, char *msg, size_t msgsize)
 /* Options that take a value (--opt VALUE or --opt=VALUE). */
 static const char *const valued[] = {"--method", "--bits", "--group-size", "--scale-dtype",
                                      "--keep", "--bits-for", "--recipe", "--threads",
-                                     "--to", "--dtype", NULL};
+                                     "--to", "--dtype", "--damp", "--sparsity", "--calib",
+                                     "--calib-tokens", "--calib-samples", "--calib-len",
+                                     "--seed", NULL};
 
 /* Apply argv in one of two passes: pass 0 reads --recipe files, pass 1
  * everything else, so that command-line options override the file. */
@@ -180,11 +213,13 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
         }
         if (pass == 0) continue;
         if (!strcmp(name, "--method") || !strcmp(name, "--bits") ||
-            !strcmp(name, "--group-size") || !strcmp(name, "--scale-dtype")) {
+            !strcmp(name, "--group-size") || !strcmp(name, "--scale-dtype") ||
+            !strcmp(name, "--damp") || !strcmp(name, "--sparsity")) {
             st = sc_recipe_set(&o->recipe, name + 2, val, &err);
             (*recipe_opts)++;
         } else if (!strcmp(name, "--sym") || !strcmp(name, "--asym") ||
-                   !strcmp(name, "--no-clip-search") || !strcmp(name, "--clip-search")) {
+                   !strcmp(name, "--no-clip-search") || !strcmp(name, "--clip-search") ||
+                   !strcmp(name, "--act-order") || !strcmp(name, "--no-act-order")) {
             st = sc_recipe_set(&o->recipe, name + 2, NULL, &err);
             (*recipe_opts)++;
         } else if (!strcmp(name, "--keep")) {
@@ -193,6 +228,24 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
         } else if (!strcmp(name, "--bits-for")) {
             st = sc_recipe_add_bits_for(&o->recipe, val, &err);
             (*recipe_opts)++;
+        } else if (!strcmp(name, "--calib")) {
+            o->calib.text = val;
+            o->calib.tokens = NULL;
+        } else if (!strcmp(name, "--calib-tokens")) {
+            o->calib.tokens = val;
+            o->calib.text = NULL;
+        } else if (!strcmp(name, "--calib-samples") || !strcmp(name, "--calib-len") ||
+                   !strcmp(name, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(val, &end, 10);
+            int seed = name[2] == 's';
+            if (!*val || *val == '-' || *end || errno || (!seed && (v < 1 || v > 1000000)))
+                return usage(seed ? "--seed '%s' must be a whole number"
+                                  : "%s must be a whole number from 1 to 1000000", seed ? val : a);
+            if (seed) o->calib.seed = v;
+            else if (name[8] == 's') o->calib.samples = (size_t)v;
+            else o->calib.len = (size_t)v;
         } else if (!strcmp(name, "--dry-run")) o->dry_run = 1;
         else if (!strcmp(name, "--json")) o->json = 1;
         else if (!strcmp(name, "--quiet")) o->quiet = 1;
@@ -250,6 +303,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     sc_recipe_init(&o.recipe);
     o.progress = -1;
+    o.calib.samples = 128;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = nc > 0 ? (unsigned)(nc > 256 ? 256 : nc) : 1;
     o.argc = argc;
@@ -258,6 +312,7 @@ int main(int argc, char **argv)
     if ((rc = parse(&o, argc, argv, 0, &recipe_opts)) != 0) goto done;
     recipe_opts = 0;
     if ((rc = parse(&o, argc, argv, 1, &recipe_opts)) != 0) goto done;
+    sc_recipe_finish(&o.recipe);
     if (!o.in) {
         rc = usage("%s", "missing INPUT");
         goto done;

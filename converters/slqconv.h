@@ -2,6 +2,7 @@
 #ifndef SLQCONV_H
 #define SLQCONV_H
 
+#include "calib.h"
 #include "recipe.h"
 #include "slq.h"
 
@@ -14,6 +15,7 @@ typedef struct sc_opts {
     const char *to;         /* "safetensors" for export, NULL to convert */
     const char *dtype;      /* export dtype: "f32", "f16", "bf16", NULL = default */
     const char *in, *out;
+    sc_calib_opts calib;    /* --calib / --calib-tokens and their settings */
     int argc;
     char **argv;
 } sc_opts;
