@@ -1,1 +1,2 @@
-# tests: see Makefile.am
+# tests: shared test helpers; each component declares its own tests in its fragment
+EXTRA_DIST += tests/check.h

@@ -3,7 +3,7 @@
 # good file and on one with a flipped section byte, and its error exits.
 srcdir=${srcdir:-.}
 vec="$srcdir/spec/vectors"
-info=./converters/slqinfo
+info=./slqinfo
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/slqinfo.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
 fail=0

@@ -1,0 +1,345 @@
+/* matmul.cu - fused dequantize-and-multiply y = x · Wᵀ for intgrid tensors
+ * in the derived GPU layout, batch 1..64, on tensor cores (mma.sync
+ * m16n8k16, float32 accumulation).
+ *
+ * Why one kernel for GEMV and small GEMM: with W as the 16-row A operand and
+ * the activations as the 8-column B operand, batch 1 wastes 7/8 of the
+ * tensor-core work, but that work is free (the kernel is bound by reading
+ * the packed codes); the expensive part, decoding codes, is done once per
+ * weight whatever the batch.
+ *
+ * Work split: a thread block has 8 warps = rt row tiles (16 rows each) x
+ * 8/rt slices of K.  Each warp streams its superblocks (16 rows x 64
+ * columns; one 4·bits-byte load per lane) with the next one's loads in
+ * flight, decodes in registers and issues 4 k-steps of mma per n-tile.
+ * Warps of different K slices are summed through shared memory.  Warps of
+ * the same slice and different row tiles read the same activations, so a
+ * larger rt trades parallelism for activation reuse in L1 (large batches).
+ *
+ * Decoding: "fast" route (F16 activations, F16 scales, integer zeros):
+ * code pairs are placed in the two halves of a 32-bit word and turned into
+ * half2(1024 + q) with one OR (0x6400 is 1024.0 in binary16, whose ulp is
+ * 1), then (q - z) exactly with one HSUB2 and w = round_f16(s·(q - z)) with
+ * one HMUL2 - exactly the spec's float32 value rounded once to binary16,
+ * since s·(q - z) of an F16 s and |q - z| < 2^9 is exact in float32.
+ * "Exact" route (BF16 activations, other scales, float zeros): the spec's
+ * float32 formula (q via the 2^23 magic, q - z and ·s each rounded once),
+ * then one rounding to the activation type.  Either way each weight differs
+ * from the spec value by one rounding to the activation type. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "slq_cuda_internal.h"
+
+namespace {
+
+constexpr int kWarps = 8;
+enum Route { FAST_F16 = 0, EXACT_F16 = 1, EXACT_BF16 = 2 };
+
+struct Args {
+    const uint32_t *codes;
+    const void *sz;
+    const uint16_t *x;
+    void *y;
+    int rows, cols, group, gpr, nsb, ntiles, batch, rt, sz_half;
+    slq_dtype y_dtype;
+};
+
+/* Code e (0..31) of a lane's plain b-bit stream (bits 3, 5, 6, 7). */
+template <int B>
+__device__ __forceinline__ uint32_t code_at(const uint32_t (&w)[B], int e)
+{
+    const int bit = e * B, wi = bit >> 5, sh = bit & 31;
+    uint32_t v = w[wi] >> sh;
+    if (sh + B > 32) v |= w[wi + 1] << (32 - sh);
+    return v & ((1u << B) - 1);
+}
+
+/* Codes of pair m (0..15) as lo | hi << 16. */
+template <int B>
+__device__ __forceinline__ uint32_t pair_u(const uint32_t (&w)[B], int m)
+{
+    if (16 % B == 0) { /* b = 2, 4, 8: pair m sits in word m/P at slot m%P */
+        const int P = 16 / B;
+        const uint32_t mask = ((1u << B) - 1) * 0x10001u;
+        return (w[m / P] >> ((m % P) * B)) & mask;
+    }
+    return code_at<B>(w, 2 * m) | (code_at<B>(w, 2 * m + 1) << 16);
+}
+
+template <int B>
+__device__ __forceinline__ void load_words(const uint32_t *p, uint32_t (&w)[B])
+{
+    /* Streamed once: evict-first so L1/L2 keep the activations. */
+    if (B % 4 == 0) {
+#pragma unroll
+        for (int i = 0; i < B / 4; i++) {
+            uint4 v = __ldcs(reinterpret_cast<const uint4 *>(p) + i);
+            w[4 * i] = v.x, w[4 * i + 1] = v.y, w[4 * i + 2] = v.z, w[4 * i + 3] = v.w;
+        }
+    } else if (B % 2 == 0) {
+#pragma unroll
+        for (int i = 0; i < B / 2; i++) {
+            uint2 v = __ldcs(reinterpret_cast<const uint2 *>(p) + i);
+            w[2 * i] = v.x, w[2 * i + 1] = v.y;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < B; i++) w[i] = __ldcs(p + i);
+    }
+}
+
+template <int R>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1)
+{
+    if (R == EXACT_BF16)
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    else
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t h2_bits(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
+__device__ __forceinline__ __half2 bits_h2(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
+
+/* Everything one superblock needs, loaded one superblock ahead. */
+template <int B, int NT>
+struct Stage {
+    uint32_t w[B];
+    uint4 x[NT][2];  /* 16 activations of the lane's columns per n-tile */
+    uint2 sz[2];     /* (scale, zero) of rows r0 and r0 + 8 */
+};
+
+template <int B, int NT>
+__device__ __forceinline__ void load_stage(const Args &a, int tile, int j, int lane, Stage<B, NT> &s)
+{
+    load_words<B>(a.codes + (((size_t)tile * a.nsb + j) * 32 + lane) * B, s.w);
+    const int col0 = j * 64 + (lane & 3) * 16;
+    const size_t zi = ((size_t)tile * a.gpr + col0 / a.group) * 16 + (lane >> 2);
+    if (a.sz_half) {
+        const uint32_t *p = static_cast<const uint32_t *>(a.sz);
+        s.sz[0] = make_uint2(__ldg(p + zi), 0);
+        s.sz[1] = make_uint2(__ldg(p + zi + 8), 0);
+    } else {
+        const uint2 *p = static_cast<const uint2 *>(a.sz);
+        s.sz[0] = __ldg(p + zi);
+        s.sz[1] = __ldg(p + zi + 8);
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        const int n = nt * 8 + (lane >> 2);
+        if (n < a.batch) {
+            const uint4 *px = reinterpret_cast<const uint4 *>(a.x + (size_t)n * a.cols + col0);
+            s.x[nt][0] = __ldg(px);
+            s.x[nt][1] = __ldg(px + 1);
+        } else {
+            s.x[nt][0] = s.x[nt][1] = make_uint4(0, 0, 0, 0);
+        }
+    }
+}
+
+__device__ __forceinline__ uint32_t xword(const uint4 (&x)[2], int i)
+{
+    const uint4 &v = x[i >> 2];
+    return (i & 3) == 0 ? v.x : (i & 3) == 1 ? v.y : (i & 3) == 2 ? v.z : v.w;
+}
+
+template <int B, int R, int NT>
+__device__ __forceinline__ void compute_stage(const Args &a, const Stage<B, NT> &s,
+                                              float (&acc)[NT][4])
+{
+    float sc[2], z[2];
+    __half2 ss[2], zz[2];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        if (a.sz_half) {
+            const __half2 v = bits_h2(s.sz[h].x);
+            sc[h] = __low2float(v);
+            z[h] = __high2float(v);
+            ss[h] = __low2half2(v);
+            zz[h] = __hadd2(__high2half2(v), __float2half2_rn(1024.f)); /* exact: z <= 255 */
+        } else {
+            sc[h] = __uint_as_float(s.sz[h].x);
+            z[h] = __uint_as_float(s.sz[h].y);
+        }
+    }
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        uint32_t af[4];
+#pragma unroll
+        for (int reg = 0; reg < 4; reg++) {
+            const uint32_t u = pair_u<B>(s.w, kk * 4 + reg);
+            const int h = reg & 1; /* a0a1/a4a5: row r0; a2a3/a6a7: row r0 + 8 */
+            if (R == FAST_F16) {
+                af[reg] = h2_bits(__hmul2(__hsub2(bits_h2(u | 0x64006400u), zz[h]), ss[h]));
+            } else {
+                const float qlo = __fsub_rn(__uint_as_float((u & 0xffffu) | 0x4B000000u), 8388608.f);
+                const float qhi = __fsub_rn(__uint_as_float((u >> 16) | 0x4B000000u), 8388608.f);
+                const float wlo = __fmul_rn(__fsub_rn(qlo, z[h]), sc[h]);
+                const float whi = __fmul_rn(__fsub_rn(qhi, z[h]), sc[h]);
+                if (R == EXACT_BF16) {
+                    __nv_bfloat162 v = __floats2bfloat162_rn(wlo, whi);
+                    af[reg] = *reinterpret_cast<uint32_t *>(&v);
+                } else {
+                    af[reg] = h2_bits(__floats2half2_rn(wlo, whi));
+                }
+            }
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+            mma16816<R>(acc[nt], af, xword(s.x[nt], 2 * kk), xword(s.x[nt], 2 * kk + 1));
+    }
+}
+
+__device__ __forceinline__ void store_y(const Args &a, int n, int r, float v)
+{
+    if (n >= a.batch || r >= a.rows) return;
+    const size_t i = (size_t)n * a.rows + r;
+    if (a.y_dtype == SLQ_F32)
+        static_cast<float *>(a.y)[i] = v;
+    else if (a.y_dtype == SLQ_F16)
+        static_cast<__half *>(a.y)[i] = __float2half_rn(v);
+    else
+        static_cast<__nv_bfloat16 *>(a.y)[i] = __float2bfloat16_rn(v);
+}
+
+template <int B, int R, int NT>
+__global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
+{
+    __shared__ float red[kWarps][NT * 4][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int kslices = kWarps / a.rt;
+    const int ks = warp % kslices;
+    const int tile = blockIdx.x * a.rt + warp / kslices;
+    float acc[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+
+    if (tile < a.ntiles && ks < a.nsb) {
+        Stage<B, NT> cur, nxt;
+        load_stage<B, NT>(a, tile, ks, lane, cur);
+        for (int j = ks; j < a.nsb; j += kslices) {
+            if (j + kslices < a.nsb) load_stage<B, NT>(a, tile, j + kslices, lane, nxt);
+            compute_stage<B, R, NT>(a, cur, acc);
+            cur = nxt;
+        }
+    }
+    if (kslices > 1) {
+        if (ks != 0)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) red[warp][nt * 4 + i][lane] = acc[nt][i];
+        __syncthreads();
+        if (ks != 0) return;
+        for (int k2 = 1; k2 < kslices; k2++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) acc[nt][i] += red[warp + k2][nt * 4 + i][lane];
+    }
+    if (tile >= a.ntiles) return;
+    const int r0 = tile * 16 + (lane >> 2);
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        const int n0 = nt * 8 + (lane & 3) * 2;
+        store_y(a, n0, r0, acc[nt][0]);
+        store_y(a, n0 + 1, r0, acc[nt][1]);
+        store_y(a, n0, r0 + 8, acc[nt][2]);
+        store_y(a, n0 + 1, r0 + 8, acc[nt][3]);
+    }
+}
+
+template <int B, int R>
+void launch_nt(const Args &a, int nt, int grid, cudaStream_t st)
+{
+    switch (nt) {
+    case 1: k_matmul<B, R, 1><<<grid, kWarps * 32, 0, st>>>(a); break;
+    case 2: k_matmul<B, R, 2><<<grid, kWarps * 32, 0, st>>>(a); break;
+    case 4: k_matmul<B, R, 4><<<grid, kWarps * 32, 0, st>>>(a); break;
+    default: k_matmul<B, R, 8><<<grid, kWarps * 32, 0, st>>>(a); break;
+    }
+}
+
+template <int B>
+void launch_route(const Args &a, int route, int nt, int grid, cudaStream_t st)
+{
+    if (route == FAST_F16) launch_nt<B, FAST_F16>(a, nt, grid, st);
+    else if (route == EXACT_F16) launch_nt<B, EXACT_F16>(a, nt, grid, st);
+    else launch_nt<B, EXACT_BF16>(a, nt, grid, st);
+}
+
+} // namespace
+
+slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_dtype x_dtype,
+                                  int batch, void *y, slq_dtype y_dtype, int rt,
+                                  cudaStream_t stream, slq_error *err)
+{
+    if (rt == 0) {
+        /* Enough blocks to fill the GPU several times over for bandwidth
+         * (batch <= 8: decoding dominates), fewer for larger batches so that
+         * row tiles share activations; the bench sweeps rt to tune this. */
+        const int want = (batch <= 8 ? 4 : 2) * t->sms;
+        rt = 1;
+        while (rt < 8 && (t->ntiles + 2 * rt - 1) / (2 * rt) >= want) rt *= 2;
+    }
+    if (rt != 1 && rt != 2 && rt != 4 && rt != 8)
+        return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: row tiles per block %d not 1, 2, 4 or 8", rt);
+    Args a;
+    a.codes = t->codes;
+    a.sz = t->sz;
+    a.x = static_cast<const uint16_t *>(x);
+    a.y = y;
+    a.rows = t->rows;
+    a.cols = t->cols;
+    a.group = t->group;
+    a.gpr = t->gpr;
+    a.nsb = t->nsb;
+    a.ntiles = t->ntiles;
+    a.batch = batch;
+    a.rt = rt;
+    a.sz_half = t->sz_half;
+    a.y_dtype = y_dtype;
+    const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
+    const int route = x_dtype == SLQ_BF16 ? EXACT_BF16 : t->sz_half ? FAST_F16 : EXACT_F16;
+    const int grid = (t->ntiles + rt - 1) / rt;
+    switch (t->bits) {
+    case 2: launch_route<2>(a, route, nt, grid, stream); break;
+    case 3: launch_route<3>(a, route, nt, grid, stream); break;
+    case 4: launch_route<4>(a, route, nt, grid, stream); break;
+    case 5: launch_route<5>(a, route, nt, grid, stream); break;
+    case 6: launch_route<6>(a, route, nt, grid, stream); break;
+    case 7: launch_route<7>(a, route, nt, grid, stream); break;
+    default: launch_route<8>(a, route, nt, grid, stream); break;
+    }
+    return slq_cuda_check(cudaGetLastError(), "slq_cuda_matmul: kernel launch", err);
+}
+
+extern "C" slq_status slq_cuda_matmul(slq_cuda_tensor *t, const void *x, slq_dtype x_dtype,
+                                      int batch, void *y, slq_dtype y_dtype, unsigned flags,
+                                      struct CUstream_st *stream, slq_error *err)
+{
+    if (!t || !x || !y) return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: NULL argument");
+    if (batch < 1 || batch > SLQ_CUDA_MAX_BATCH)
+        return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: batch %d not in 1..%d", batch,
+                             SLQ_CUDA_MAX_BATCH);
+    if (x_dtype != SLQ_F16 && x_dtype != SLQ_BF16)
+        return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: activations must be F16 or BF16");
+    if (y_dtype != SLQ_F16 && y_dtype != SLQ_BF16 && y_dtype != SLQ_F32)
+        return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: output must be F16, BF16 or F32");
+    if ((uintptr_t)x % 16)
+        return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: x must be 16-byte aligned");
+    if (t->rot_block && !(flags & SLQ_CUDA_X_ROTATED)) {
+        slq_status st = slq_cuda_rotate(t, x, t->scratch, x_dtype, batch, stream, err);
+        if (st) return st;
+        x = t->scratch;
+    }
+    return slq_cuda_launch_matmul(t, x, x_dtype, batch, y, y_dtype, (int)((flags >> 8) & 0xf),
+                                  (cudaStream_t)stream, err);
+}
