@@ -107,9 +107,11 @@ static int parse_tokens(const char *path, const char *text, size_t vocab, int32_
         long t = strtol(p, &end, 10);
         if (end == p || errno || (*end && !isspace((unsigned char)*end)) || t < 0 ||
             (size_t)t >= vocab) {
+            int w = 0;
+            while (w < 20 && p[w] && !isspace((unsigned char)p[w])) w++;
+            sc_die("%s: token %zu ('%.*s') is not an id in [0, %zu)", path, k + 1, w, p, vocab);
             free(v);
-            return sc_die("%s: token %zu ('%.20s') is not an id in [0, %zu)", path, k + 1, p,
-                          vocab);
+            return 1;
         }
         if (k == cap) {
             int32_t *nv = realloc(v, (cap *= 2) * sizeof *v);

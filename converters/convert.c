@@ -193,7 +193,7 @@ static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
             cJSON *sh = cJSON_AddArrayToObject(e, "shape");
             for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
             cJSON_AddStringToObject(e, "source_dtype", t->type_name);
-            cJSON_AddStringToObject(e, "encoding", p[i].d.quantize ? "intgrid" : "dense");
+            cJSON_AddStringToObject(e, "encoding", !p[i].d.quantize || p[i].d.q.bits > 8 ? "dense" : "intgrid");
             if (p[i].d.quantize) {
                 char *rj = slq_qrecipe_json(&p[i].d.q);
                 cJSON_AddItemToObject(e, "recipe", rj ? cJSON_Parse(rj) : cJSON_CreateNull());
@@ -460,7 +460,8 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
         for (size_t i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", sc_input_at(in, i)->name);
-            cJSON_AddStringToObject(e, "encoding", p[i].d.quantize ? "intgrid" : "dense");
+            int dense = !p[i].d.quantize || p[i].d.q.bits > 8; /* prune-only is dense */
+            cJSON_AddStringToObject(e, "encoding", dense ? "dense" : "intgrid");
             if (p[i].d.quantize) {
                 cJSON_AddNumberToObject(e, "bits", p[i].d.q.bits);
                 cJSON_AddNumberToObject(e, "rel_error", p[i].rel_error);
