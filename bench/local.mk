@@ -3,3 +3,4 @@ noinst_PROGRAMS += bench/bench_decode
 bench_bench_decode_SOURCES = bench/bench_decode.c
 bench_bench_decode_LDADD = libslq.la
 EXTRA_DIST += bench/texts.sh
+EXTRA_DIST += bench/export_error.py

@@ -17,7 +17,7 @@ typedef struct sc_calib_opts {
     const char *tokens;     /* --calib-tokens FILE: whitespace-separated decimal token ids */
     size_t samples;         /* --calib-samples (default 128) */
     size_t len;             /* --calib-len; 0 = min(2048, max_position_embeddings) */
-    uint64_t seed;          /* --seed (default 0) */
+    uint64_t seed;          /* --calib-seed (default 0) */
 } sc_calib_opts;
 
 /* The 7 linear layers of a decoder block, in the order they are quantized. */

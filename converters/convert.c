@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "calib.h"
+#include "cleanup.h"
 #include "model_input.h"
 #include "progress.h"
 #include "quantizer.h"
@@ -33,35 +34,27 @@ static void hex16(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsi
 /* Decide every tensor and check it can be done, before anything is written. */
 static int calibrating(const sc_opts *o) { return o->calib.text || o->calib.tokens; }
 
-/* Stored layout of a tensor quantized by recipe q (SparseGPT: the mask and
- * the codes of the kept weights, or dense for prune-only). */
-static void plan_quantized(const sc_in_tensor *t, const slq_qrecipe *q, slq_tensor_info *info)
+/* Stored layout of a tensor quantized by recipe q: slq_qrecipe_tensor_info,
+ * plus for SparseGPT the mask and the number of kept weights. */
+static int plan_quantized(const sc_in_tensor *t, const slq_qrecipe *q, slq_tensor_info *info)
 {
+    slq_error err;
+    if (slq_qrecipe_tensor_info(q, info, &err) != SLQ_OK) return sc_die("%s", err.msg);
+    if (q->method != SLQ_QM_SPARSEGPT || info->encoding != SLQ_ENC_INTGRID) return 0;
     uint64_t cols = t->shape[t->ndim - 1], rows = t->numel / cols;
-    if (q->method == SLQ_QM_SPARSEGPT && q->bits == 16) {
-        info->encoding = SLQ_ENC_DENSE;
-        info->dtype = q->dense_dtype;
-        return;
-    }
-    info->encoding = SLQ_ENC_INTGRID;
-    info->bits = q->bits;
-    info->group_size = q->group_size;
-    info->scale_dtype = q->scale_dtype;
-    info->zero_kind = q->sym ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
-    info->nnz = t->numel;
-    if (q->method != SLQ_QM_SPARSEGPT) return;
     if (q->prune_m) {
         info->mask = SLQ_MASK_NM;
         info->mask_n = q->prune_n;
         info->mask_m = q->prune_m;
         info->nnz = t->numel / q->prune_m * q->prune_n;
-        return;
+        return 0;
     }
     info->mask = SLQ_MASK_BITMAP; /* exactly floor(p n + 1/2) pruned per block (sparsegpt.c) */
     for (uint64_t c = 0; c < cols; c += q->block_size) {
         uint64_t bw = cols - c < q->block_size ? cols - c : q->block_size;
         info->nnz -= (uint64_t)floor(q->sparsity * (double)(rows * bw) + 0.5);
     }
+    return 0;
 }
 
 static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
@@ -95,7 +88,7 @@ static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
             slq_error err;
             slq_status st = slq_qrecipe_check(&p[i].d.q, &err);
             if (st) return sc_die("tensor '%s': %s", t->name, err.msg);
-            plan_quantized(t, &p[i].d.q, &info);
+            if (plan_quantized(t, &p[i].d.q, &info)) return 1;
         } else {
             slq_dtype dt = t->dtype == SLQ_DTYPE_COUNT ? SLQ_F32 : t->dtype; /* GGUF quantized */
             if (dt != SLQ_F32 && dt != SLQ_F16 && dt != SLQ_BF16)
@@ -153,13 +146,31 @@ static void shape_str(const sc_in_tensor *t, char *buf, size_t n)
         k += (size_t)snprintf(buf + k, n - k, "%s%llu", d ? "x" : "", (unsigned long long)t->shape[d]);
 }
 
+/* The encoding a plan stores ("dense", "intgrid", "mxfp4", "nvfp4"). */
+static const char *enc_name(const plan *p)
+{
+    if (!p->d.quantize) return "dense";
+    if (p->d.q.method == SLQ_QM_SPARSEGPT && p->d.q.bits > 8) return "dense"; /* prune only */
+    if (p->d.q.method == SLQ_QM_MXFP4) return "mxfp4";
+    if (p->d.q.method == SLQ_QM_NVFP4) return "nvfp4";
+    return "intgrid";
+}
+
 static void method_str(const sc_decision *d, char *buf, size_t n)
 {
     if (!d->quantize) {
         snprintf(buf, n, "dense");
         return;
     }
-    char g[24];
+    char g[24], rot[40] = "";
+    if (d->q.rotate) {
+        if (d->q.rot_block) snprintf(rot, sizeof rot, " rot%llu", (unsigned long long)d->q.rot_block);
+        else snprintf(rot, sizeof rot, " rot");
+    }
+    if (d->q.method == SLQ_QM_MXFP4 || d->q.method == SLQ_QM_NVFP4) {
+        snprintf(buf, n, "%s%s", slq_qmethod_name(d->q.method), rot);
+        return;
+    }
     if (d->q.group_size) snprintf(g, sizeof g, "g%llu", (unsigned long long)d->q.group_size);
     else snprintf(g, sizeof g, "grow");
     char sp[32] = "";
@@ -171,9 +182,10 @@ static void method_str(const sc_decision *d, char *buf, size_t n)
             return;
         }
     }
-    snprintf(buf, n, "%s%s b%u %s %s %s%s%s", slq_qmethod_name(d->q.method), sp, d->q.bits, g,
-             d->q.sym ? "sym" : "asym", slq_dtype_name(d->q.scale_dtype),
-             d->q.clip_search ? " clip" : "", d->q.act_order ? " act" : "");
+    snprintf(buf, n, "%s%s b%u %s %s %s%s%s%s", slq_qmethod_name(d->q.method), sp, d->q.bits, g,
+             d->q.method == SLQ_QM_HIGGS ? "normal" : d->q.sym ? "sym" : "asym",
+             slq_dtype_name(d->q.scale_dtype), d->q.clip_search ? " clip" : "",
+             d->q.act_order ? " act" : "", rot);
 }
 
 static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
@@ -193,7 +205,7 @@ static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
             cJSON *sh = cJSON_AddArrayToObject(e, "shape");
             for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
             cJSON_AddStringToObject(e, "source_dtype", t->type_name);
-            cJSON_AddStringToObject(e, "encoding", !p[i].d.quantize || p[i].d.q.bits > 8 ? "dense" : "intgrid");
+            cJSON_AddStringToObject(e, "encoding", enc_name(&p[i]));
             if (p[i].d.quantize) {
                 char *rj = slq_qrecipe_json(&p[i].d.q);
                 cJSON_AddItemToObject(e, "recipe", rj ? cJSON_Parse(rj) : cJSON_CreateNull());
@@ -460,10 +472,10 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
         for (size_t i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", sc_input_at(in, i)->name);
-            int dense = !p[i].d.quantize || p[i].d.q.bits > 8; /* prune-only is dense */
-            cJSON_AddStringToObject(e, "encoding", dense ? "dense" : "intgrid");
+            cJSON_AddStringToObject(e, "encoding", enc_name(&p[i]));
             if (p[i].d.quantize) {
-                cJSON_AddNumberToObject(e, "bits", p[i].d.q.bits);
+                cJSON_AddNumberToObject(e, "bits", p[i].lay.size[SLQ_ROLE_TENSOR_SCALE] ||
+                                        p[i].d.q.method == SLQ_QM_MXFP4 ? 4 : p[i].d.q.bits);
                 cJSON_AddNumberToObject(e, "rel_error", p[i].rel_error);
                 if (p[i].has_out) cJSON_AddNumberToObject(e, "out_rel_error", p[i].out_rel_error);
                 if (p[i].d.q.method == SLQ_QM_SPARSEGPT)
@@ -547,6 +559,7 @@ int sc_convert(sc_opts *o)
         rc = sc_die("%s", err.msg);
         goto out;
     }
+    int tmp_slot = sc_cleanup_add(slq_writer_temp_path(w)); /* removed on SIGINT/SIGTERM */
     uint64_t total = 0, done = 0;
     for (size_t i = 0; i < n; i++) total += sc_input_at(in, i)->src_bytes;
     sc_progress bar;
@@ -582,9 +595,12 @@ int sc_convert(sc_opts *o)
     }
     if (rc) {
         slq_writer_abort(w);
+        sc_cleanup_drop(tmp_slot);
         goto out;
     }
-    if (slq_writer_finish(w, &err) != SLQ_OK) {
+    slq_status fin = slq_writer_finish(w, &err);
+    sc_cleanup_drop(tmp_slot);
+    if (fin != SLQ_OK) {
         rc = sc_die("%s", err.msg);
         goto out;
     }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "progress.h"
 #include "slqconv.h"
 
@@ -15,6 +16,7 @@
  * is renamed into place only after model.safetensors is complete. */
 typedef struct staged {
     char *tmp, *path;
+    int slot; /* cleanup.h slot of tmp */
 } staged;
 
 static int stage_file(const char *dir, const char *name, const char *data, size_t len,
@@ -26,6 +28,7 @@ static int stage_file(const char *dir, const char *name, const char *data, size_
     if (!s->path || !s->tmp) return sc_die("out of memory");
     snprintf(s->path, n, "%s/%s", dir, name);
     snprintf(s->tmp, n + 16, "%s.tmp.XXXXXX", s->path);
+    s->slot = -1;
     int fd = mkstemp(s->tmp);
     if (fd < 0) {
         int e = errno;
@@ -33,6 +36,7 @@ static int stage_file(const char *dir, const char *name, const char *data, size_
         s->tmp = NULL;
         return sc_die("%s: cannot create: %s", s->path, strerror(e));
     }
+    s->slot = sc_cleanup_add(s->tmp);
     mode_t um = umask(0);
     umask(um);
     (void)fchmod(fd, 0666 & ~um);
@@ -55,6 +59,7 @@ static void unstage(staged *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (s[i].tmp) unlink(s[i].tmp);
+        sc_cleanup_drop(s[i].slot);
         free(s[i].tmp);
         free(s[i].path);
     }
@@ -96,6 +101,7 @@ int sc_export(sc_opts *o)
 
     slq_reader *r = NULL;
     slq_st_writer *w = NULL;
+    int w_slot = -1;
     staged *stg = NULL;
     size_t nstg = 0;
     float *f = NULL;
@@ -143,6 +149,7 @@ int sc_export(sc_opts *o)
         rc = sc_die("%s", err.msg);
         goto out;
     }
+    w_slot = sc_cleanup_add(slq_st_writer_temp_path(w)); /* removed on SIGINT/SIGTERM */
     uint64_t total = 0, done = 0, maxel = 0;
     for (size_t i = 0; i < n; i++) {
         const slq_tensor_info *ti = slq_tensor_at(r, i);
@@ -185,6 +192,8 @@ int sc_export(sc_opts *o)
     if (rc) goto out;
     slq_status st = slq_st_writer_finish(w, &err);
     w = NULL;
+    sc_cleanup_drop(w_slot);
+    w_slot = -1;
     if (st) {
         rc = sc_die("%s", err.msg);
         goto out;
@@ -222,6 +231,7 @@ int sc_export(sc_opts *o)
     }
 out:
     slq_st_writer_abort(w);
+    sc_cleanup_drop(w_slot);
     unstage(stg, nstg);
     free(stg);
     free(f);

@@ -288,7 +288,7 @@ static int add_pair(cJSON *merges, const gguf_str *l, const gguf_str *r)
 }
 
 /* Parse a JSON fragment written in this file (constant text). */
-static cJSON *lit(const char *json) { return cJSON_Parse(json); }
+static cJSON *lit(const char *json) { return slq_json_parse(json, strlen(json) + 1, 0, NULL); }
 
 /* Add `item` under `key`; frees it and returns 0 on failure (or NULL item). */
 static int add_item(cJSON *o, const char *key, cJSON *item)

@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "model_input_gguf.h"
+#include "internal.h" /* slq_fail */
 
 struct sc_input {
     slq_safetensors *st;     /* safetensors input, or */
@@ -29,17 +30,6 @@ struct sc_input {
     size_t nsrc;
 };
 
-static slq_status fail(slq_error *err, slq_status code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->code = code;
-    }
-    return code;
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -73,7 +63,7 @@ static char *pick_in_folder(const char *dir, slq_error *err)
     }
     DIR *d = opendir(dir);
     if (!d) {
-        fail(err, SLQ_E_IO, "%s: cannot list folder: %s", dir, strerror(errno));
+        slq_fail(err, SLQ_E_IO, "%s: cannot list folder: %s", dir, strerror(errno));
         return NULL;
     }
     char *found[2] = {NULL, NULL}; /* safetensors, gguf */
@@ -92,36 +82,53 @@ static char *pick_in_folder(const char *dir, slq_error *err)
         if (count[k] > 1) {
             free(found[0]);
             free(found[1]);
-            fail(err, SLQ_E_ARG, "%s: %d %s files and no model.safetensors.index.json; "
+            slq_fail(err, SLQ_E_ARG, "%s: %d %s files and no model.safetensors.index.json; "
                  "give the file to convert", dir, count[k], k ? ".gguf" : ".safetensors");
             return NULL;
         }
     }
-    fail(err, SLQ_E_NOTFOUND,
+    slq_fail(err, SLQ_E_NOTFOUND,
          "%s: no model.safetensors.index.json, *.safetensors or *.gguf in this folder", dir);
     return NULL;
 }
 
-/* Read a small side file whole; NULL (not an error) when absent. */
-static char *slurp(const char *path, size_t *len)
+/* Read a small side file whole into *out; *out = NULL (not an error) when it
+ * does not exist.  Anything else that stops it being read (a directory or a
+ * FIFO under that name, a read error, a file of 1 GiB or more) is an error
+ * naming the file: silently dropping config.json would change the model. */
+static slq_status slurp(const char *path, char **out, size_t *len, slq_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && n < (1L << 30) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf[n] = 0;
-                *len = (size_t)n;
-            }
-        }
+    *out = NULL;
+    /* O_NONBLOCK: a FIFO would otherwise block the open until a writer comes */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT) return SLQ_OK;
+        return slq_fail(err, SLQ_E_IO, "%s: cannot open: %s", path, strerror(errno));
     }
-    fclose(f);
-    return buf;
+    struct stat sb;
+    slq_status st = SLQ_OK;
+    char *buf = NULL;
+    if (fstat(fd, &sb) != 0) st = slq_fail(err, SLQ_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode)) st = slq_fail(err, SLQ_E_IO, "%s: not a regular file", path);
+    else if (sb.st_size >= (1L << 30)) st = slq_fail(err, SLQ_E_LIMIT, "%s: too large (1 GiB or more)", path);
+    else if (!(buf = malloc((size_t)sb.st_size + 1))) st = slq_fail(err, SLQ_E_NOMEM, "%s: out of memory", path);
+    size_t n = 0;
+    while (!st && n < (size_t)sb.st_size) {
+        ssize_t k = read(fd, buf + n, (size_t)sb.st_size - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) st = slq_fail(err, SLQ_E_IO, "%s: read failed: %s", path, strerror(errno));
+        else if (k == 0) st = slq_fail(err, SLQ_E_IO, "%s: file shrank while being read", path);
+        else n += (size_t)k;
+    }
+    close(fd);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return SLQ_OK;
 }
 
 static const char *const side_files[] = {"config.json", "generation_config.json",
@@ -164,7 +171,7 @@ static slq_status check_config(const char *cfg, slq_error *err)
                                   cJSON_GetObjectItemCaseSensitive(o, "compression_config"));
     cJSON_Delete(o);
     if (q)
-        return fail(err, SLQ_E_UNSUPPORTED,
+        return slq_fail(err, SLQ_E_UNSUPPORTED,
                     "config.json has a quantization_config: the model is already quantized; "
                     "slqconv needs the original float weights");
     return SLQ_OK;
@@ -178,13 +185,13 @@ static slq_status open_safetensors(sc_input *in, const char *wpath, slq_error *e
     in->t = calloc(in->n ? in->n : 1, sizeof *in->t);
     in->src = calloc(in->n ? in->n : 1, sizeof *in->src);
     in->src_hashed = calloc(in->n ? in->n : 1, sizeof *in->src_hashed);
-    if (!in->t || !in->src || !in->src_hashed) return fail(err, SLQ_E_NOMEM, "out of memory");
+    if (!in->t || !in->src || !in->src_hashed) return slq_fail(err, SLQ_E_NOMEM, "out of memory");
     for (size_t i = 0; i < in->n; i++) {
         const slq_st_tensor *s = slq_st_at(in->st, i);
         sc_in_tensor *t = &in->t[i];
         const char *kind = quantized_tensor_kind(s->name, s->dtype);
         if (kind)
-            return fail(err, SLQ_E_UNSUPPORTED,
+            return slq_fail(err, SLQ_E_UNSUPPORTED,
                         "%s: tensor '%s': the model is already quantized (%s); slqconv needs "
                         "the original float weights", s->file, s->name, kind);
         t->name = s->name;
@@ -198,7 +205,7 @@ static slq_status open_safetensors(sc_input *in, const char *wpath, slq_error *e
             t->numel *= t->shape[d];
         }
         if (t->numel == 0)
-            return fail(err, SLQ_E_UNSUPPORTED, "%s: tensor '%s' is empty (a dimension is 0); "
+            return slq_fail(err, SLQ_E_UNSUPPORTED, "%s: tensor '%s' is empty (a dimension is 0); "
                         ".slq tensors need every dimension >= 1", s->file, s->name);
         size_t k = 0;
         while (k < in->nsrc && strcmp(in->src[k].path, s->file) != 0) k++;
@@ -219,7 +226,7 @@ slq_status sc_input_open(const char *path, sc_input **out, slq_error *err)
     *out = NULL;
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return fail(err, SLQ_E_IO, "%s: cannot open input: %s", path, strerror(errno));
+        return slq_fail(err, SLQ_E_IO, "%s: cannot open input: %s", path, strerror(errno));
     char *wpath = NULL, *dir = NULL;
     if (S_ISDIR(sb.st_mode)) {
         wpath = pick_in_folder(path, err);
@@ -235,7 +242,7 @@ slq_status sc_input_open(const char *path, sc_input **out, slq_error *err)
         free(wpath);
         free(dir);
         free(in);
-        return fail(err, SLQ_E_NOMEM, "out of memory");
+        return slq_fail(err, SLQ_E_NOMEM, "out of memory");
     }
     slq_status st;
     if (ends_with(wpath, ".gguf")) {
@@ -246,7 +253,7 @@ slq_status sc_input_open(const char *path, sc_input **out, slq_error *err)
             in->src = calloc(1, sizeof *in->src);
             in->src_hashed = calloc(1, sizeof *in->src_hashed);
             if (!in->t || !in->src || !in->src_hashed)
-                st = fail(err, SLQ_E_NOMEM, "out of memory");
+                st = slq_fail(err, SLQ_E_NOMEM, "out of memory");
             for (size_t i = 0; !st && i < in->n; i++)
                 sc_gguf_input_tensor(in->gg, i, &in->t[i]);
             if (!st) {
@@ -271,7 +278,8 @@ slq_status sc_input_open(const char *path, sc_input **out, slq_error *err)
         for (size_t i = 0; !st && i < sizeof side_files / sizeof side_files[0]; i++) {
             char *p = join(dir, side_files[i]);
             size_t len = 0;
-            char *data = p ? slurp(p, &len) : NULL;
+            char *data = NULL;
+            if (p) st = slurp(p, &data, &len, err);
             free(p);
             if (data) add_file(in, side_files[i], data, len);
             if (data && i == 0) st = check_config(data, err);
@@ -308,7 +316,7 @@ slq_status sc_input_read_f32(const sc_input *in, size_t i, float *out, slq_error
     const slq_st_tensor *s = slq_st_at(in->st, i);
     slq_status st = slq_to_f32(s->dtype, s->data, in->t[i].numel, out);
     if (st)
-        return fail(err, SLQ_E_UNSUPPORTED, "%s: tensor '%s': dtype %s cannot be quantized "
+        return slq_fail(err, SLQ_E_UNSUPPORTED, "%s: tensor '%s': dtype %s cannot be quantized "
                     "(slqconv reads F32, F16, BF16 and F64)", s->file, s->name,
                     slq_dtype_name(s->dtype));
     return SLQ_OK;
@@ -324,12 +332,12 @@ slq_status sc_input_dense(const sc_input *in, size_t i, slq_dtype *dtype, const 
          * float type; quantized ggml types become F32. */
         slq_dtype dt = t->dtype == SLQ_F16 || t->dtype == SLQ_BF16 ? t->dtype : SLQ_F32;
         float *f = malloc(t->numel * sizeof *f);
-        if (!f) return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", t->name);
+        if (!f) return slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", t->name);
         slq_status st = sc_gguf_input_read(in->gg, i, f, err);
         void *o = f;
         if (!st && dt != SLQ_F32) {
             o = malloc(t->numel * 2);
-            if (!o) st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", t->name);
+            if (!o) st = slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", t->name);
             else st = slq_from_f32(dt, f, t->numel, o);
             free(f);
         }
@@ -344,7 +352,7 @@ slq_status sc_input_dense(const sc_input *in, size_t i, slq_dtype *dtype, const 
     }
     const slq_st_tensor *s = slq_st_at(in->st, i);
     if (s->dtype != SLQ_F32 && s->dtype != SLQ_F16 && s->dtype != SLQ_BF16)
-        return fail(err, SLQ_E_UNSUPPORTED,
+        return slq_fail(err, SLQ_E_UNSUPPORTED,
                     "%s: tensor '%s' has dtype %s; .slq stores dense tensors only as F32, F16 "
                     "or BF16 (quantize it with --bits-for, or convert the model first)",
                     s->file, s->name, slq_dtype_name(s->dtype));
@@ -371,14 +379,14 @@ slq_status sc_input_source_hash(sc_input *in, size_t i, slq_error *err)
     sc_in_source *s = &in->src[i];
     if (in->src_hashed[i]) return SLQ_OK;
     int fd = open(s->path, O_RDONLY);
-    if (fd < 0) return fail(err, SLQ_E_IO, "%s: cannot open: %s", s->path, strerror(errno));
+    if (fd < 0) return slq_fail(err, SLQ_E_IO, "%s: cannot open: %s", s->path, strerror(errno));
     slq_status st = SLQ_OK;
     if (s->bytes == 0) {
         s->xxh3 = XXH3_64bits(NULL, 0);
     } else {
         void *m = mmap(NULL, (size_t)s->bytes, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
-            st = fail(err, SLQ_E_IO, "%s: cannot map: %s", s->path, strerror(errno));
+            st = slq_fail(err, SLQ_E_IO, "%s: cannot map: %s", s->path, strerror(errno));
         } else {
             s->xxh3 = XXH3_64bits(m, (size_t)s->bytes);
             munmap(m, (size_t)s->bytes);

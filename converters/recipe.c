@@ -64,12 +64,49 @@ static slq_status set_bits(unsigned *bits, const char *v, const char *what, slq_
     return SLQ_OK;
 }
 
+/* --rotate none|hadamard|hadamard:B */
+static slq_status set_rotate(sc_recipe *r, const char *v, slq_error *err)
+{
+    unsigned long b = 0;
+    if (!strcmp(v, "none")) {
+        r->q.rotate = 0;
+    } else if (!strncmp(v, "hadamard", 8) && (!v[8] || v[8] == ':')) {
+        if (v[8] && (!parse_uint(v + 9, 2, 1ul << 30, &b) || (b & (b - 1))))
+            return fail(err, "--rotate '%s': the block must be a power of two from 2 to 2^30",
+                        v);
+        r->q.rotate = 1;
+        r->q.rot_block = b;
+    } else {
+        return fail(err, "--rotate '%s': must be none, hadamard or hadamard:B", v);
+    }
+    r->rotate_given = 1;
+    return SLQ_OK;
+}
+
+/* --seed: a 64-bit value, decimal or 0x-prefixed hex (the metadata's hex string too) */
+static slq_status set_seed(sc_recipe *r, const char *v, slq_error *err)
+{
+    char *end;
+    errno = 0;
+    int hex = (v[0] == '0' && (v[1] == 'x' || v[1] == 'X'));
+    unsigned long long x = strtoull(hex ? v + 2 : v, &end, hex ? 16 : 10);
+    if (!*v || *v == '-' || *v == '+' || errno || *end || (hex && !v[2]))
+        return fail(err, "--seed '%s': must be a 64-bit number (decimal or 0x hex)", v);
+    r->q.rot_seed = x;
+    return SLQ_OK;
+}
+
 slq_status sc_recipe_set(sc_recipe *r, const char *key, const char *value, slq_error *err)
 {
     if (!strcmp(key, "method")) {
         r->method_set = 1;
-        return slq_qmethod_parse(value, &r->q.method, err);
+        slq_status st = slq_qmethod_parse(value, &r->q.method, err);
+        /* HIGGS is defined on rotated weights (spec §5.6) */
+        if (!st && r->q.method == SLQ_QM_HIGGS && !r->rotate_given) r->q.rotate = 1;
+        return st;
     }
+    if (!strcmp(key, "rotate")) return set_rotate(r, value, err);
+    if (!strcmp(key, "seed")) return set_seed(r, value, err);
     if (!strcmp(key, "bits")) {
         r->bits_set = 1;
         if (!strcmp(value, "16")) {
@@ -243,9 +280,23 @@ slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err)
     for (cJSON *it = root->child; it && !st; it = it->next) {
         const char *k = it->string;
         char num[32];
-        if (!strcmp(k, "method") || !strcmp(k, "scale_dtype")) {
+        if (!strcmp(k, "method") || !strcmp(k, "scale_dtype") || !strcmp(k, "rotate")) {
             if (!cJSON_IsString(it)) goto type;
-            st = sc_recipe_set(r, k[0] == 'm' ? "method" : "scale-dtype", it->valuestring, &e2);
+            st = sc_recipe_set(r, k[0] == 'm' ? "method" : k[0] == 'r' ? "rotate" : "scale-dtype",
+                               it->valuestring, &e2);
+        } else if (!strcmp(k, "seed")) { /* "0x..." / decimal string, or a small number */
+            if (cJSON_IsString(it)) {
+                const char *v = it->valuestring;
+                char hexv[40];
+                if (strlen(v) == 16 && strspn(v, "0123456789abcdef") == 16) { /* metadata form */
+                    snprintf(hexv, sizeof hexv, "0x%s", v);
+                    v = hexv;
+                }
+                st = sc_recipe_set(r, "seed", v, &e2);
+            } else if (cJSON_IsNumber(it)) {
+                snprintf(num, sizeof num, "%.17g", it->valuedouble);
+                st = sc_recipe_set(r, "seed", num, &e2);
+            } else goto type;
         } else if (!strcmp(k, "bits")) {
             if (!cJSON_IsNumber(it)) goto type;
             snprintf(num, sizeof num, "%.17g", it->valuedouble);
@@ -303,8 +354,8 @@ slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err)
         } else {
             fail(err,
                  "recipe %s: unknown key '%s' (known: method, bits, group_size, sym, "
-                 "scale_dtype, clip_search, clip_min, clip_steps, damp, act_order, sparsity, "
-                 "keep, bits_for)",
+                 "scale_dtype, clip_search, clip_min, clip_steps, rotate, seed, damp, "
+                 "act_order, sparsity, keep, bits_for)",
                  path, k);
             cJSON_Delete(root); /* after formatting: k points into it */
             return SLQ_E_ARG;

@@ -24,6 +24,7 @@ typedef struct sc_recipe {
     sc_rule *bits_for;    /* per-tensor bits; the last matching rule wins */
     size_t nbits_for;
     int method_set, bits_set; /* given explicitly (for sc_recipe_finish's defaults) */
+    int rotate_given;     /* --rotate (or "rotate") was set: --method higgs then keeps it */
 } sc_recipe;
 
 /* Defaults of slq_qrecipe_default, no rules. */
@@ -34,14 +35,17 @@ void sc_recipe_free(sc_recipe *r);
  * key is "method", "bits" (2..8, or 16 = prune only with sparsegpt),
  * "group-size", "scale-dtype", "damp", "sparsity" (a fraction such as 0.5
  * or N:M such as 2:4), "sym", "asym", "clip-search", "no-clip-search",
- * "act-order", "no-act-order" (value NULL for the flags). */
+ * "act-order", "no-act-order" (value NULL for the flags), "rotate"
+ * ("none", "hadamard" or "hadamard:B"), "seed" (decimal or 0x hex).
+ * "method" "higgs" turns the rotation on unless "rotate" was given. */
 slq_status sc_recipe_set(sc_recipe *r, const char *key, const char *value, slq_error *err);
 /* Add a --keep REGEX or a --bits-for REGEX=N rule. */
 slq_status sc_recipe_add_keep(sc_recipe *r, const char *pattern, slq_error *err);
 slq_status sc_recipe_add_bits_for(sc_recipe *r, const char *spec, slq_error *err);
 /* Read a recipe JSON file (keys: method, bits, group_size (int or "row"),
- * sym, scale_dtype, clip_search, clip_min, clip_steps, keep [regex...],
- * bits_for {regex: bits}); unknown keys are an error naming them. */
+ * sym, scale_dtype, clip_search, clip_min, clip_steps, rotate, seed,
+ * keep [regex...], bits_for {regex: bits}); unknown keys are an error
+ * naming them. */
 slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err);
 /* Defaults that depend on other settings, once everything is read: a
  * sparsity without a method means sparsegpt, and sparsegpt without --bits

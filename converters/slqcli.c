@@ -8,16 +8,8 @@
 #include <unistd.h>
 
 #include "slqcli.h"
+#include "internal.h" /* slq_fail */
 
-static slq_status fail(slq_error *err, slq_status s, const char *fmt, const char *a,
-                       const char *b)
-{
-    if (err) {
-        err->code = s;
-        snprintf(err->msg, sizeof err->msg, fmt, a, b);
-    }
-    return s;
-}
 
 int slqcli_is_slq(const char *path)
 {
@@ -43,7 +35,7 @@ slq_status slqcli_load_tokenizer(const char *model_path, slq_tokenizer **out, sl
         s = slq_read_file(r, "tokenizer.json", &json, &len, err);
         slq_close(r);
         if (s == SLQ_E_NOTFOUND)
-            return fail(err, s, "%s has no embedded tokenizer.json%s", model_path, "");
+            return slq_fail(err, s, "%s has no embedded tokenizer.json%s", model_path, "");
         if (s) return s;
         s = slq_tokenizer_load(json, len, out, err);
         free(json);
@@ -51,10 +43,10 @@ slq_status slqcli_load_tokenizer(const char *model_path, slq_tokenizer **out, sl
     }
     struct stat st;
     if (stat(model_path, &st))
-        return fail(err, SLQ_E_IO, "%s: %s", model_path, strerror(errno));
+        return slq_fail(err, SLQ_E_IO, "%s: %s", model_path, strerror(errno));
     size_t n = strlen(model_path);
     char *p = malloc(n + 32);
-    if (!p) return fail(err, SLQ_E_NOMEM, "out of memory%s%s", "", "");
+    if (!p) return slq_fail(err, SLQ_E_NOMEM, "out of memory%s%s", "", "");
     if (S_ISDIR(st.st_mode)) {
         snprintf(p, n + 32, "%s/tokenizer.json", model_path);
     } else {
@@ -67,7 +59,7 @@ slq_status slqcli_load_tokenizer(const char *model_path, slq_tokenizer **out, sl
     }
     slq_status s;
     if (access(p, R_OK) != 0)
-        s = fail(err, SLQ_E_NOTFOUND, "no tokenizer found for %s (looked for %s)", model_path, p);
+        s = slq_fail(err, SLQ_E_NOTFOUND, "no tokenizer found for %s (looked for %s)", model_path, p);
     else
         s = slq_tokenizer_load_file(p, out, err);
     free(p);
@@ -77,13 +69,13 @@ slq_status slqcli_load_tokenizer(const char *model_path, slq_tokenizer **out, sl
 slq_status slqcli_read_text(const char *path, char **text, size_t *len, slq_error *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, SLQ_E_IO, "%s: %s", path, strerror(errno));
+    if (!f) return slq_fail(err, SLQ_E_IO, "%s: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);
     for (;;) {
         if (!b) {
             fclose(f);
-            return fail(err, SLQ_E_NOMEM, "%s: out of memory%s", path, "");
+            return slq_fail(err, SLQ_E_NOMEM, "%s: out of memory%s", path, "");
         }
         n += fread(b + n, 1, cap - 1 - n, f);
         if (n < cap - 1) break;
@@ -96,7 +88,7 @@ slq_status slqcli_read_text(const char *path, char **text, size_t *len, slq_erro
     fclose(f);
     if (bad) {
         free(b);
-        return fail(err, SLQ_E_IO, "%s: read error%s", path, "");
+        return slq_fail(err, SLQ_E_IO, "%s: read error%s", path, "");
     }
     b[n] = 0;
     *text = b;

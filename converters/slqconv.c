@@ -1,4 +1,5 @@
 /* slqconv.c - command line of the converter: options, help, dispatch. */
+#include "cleanup.h"
 #include "slqconv.h"
 
 #include <errno.h>
@@ -37,8 +38,21 @@ static const char help_text[] =
 "    a --keep rule is always left dense.\n"
 "\n"
 "RECIPE OPTIONS\n"
-"    --method M            rtn (default: round to nearest), gptq or sparsegpt;\n"
-"                          gptq and sparsegpt need --calib or --calib-tokens\n"
+"    --method M            quantization method (default rtn):\n"
+"                            rtn    round to nearest on an integer grid\n"
+"                            higgs  data-free HIGGS: groups scaled by their RMS onto\n"
+"                                   the MSE-optimal grid of a normal variable (spec\n"
+"                                   §5.6); turns --rotate hadamard on unless --rotate\n"
+"                                   is given; symmetric, --sym/--asym do not apply\n"
+"                            mxfp4  OCP MXFP4: E2M1 values, blocks of 32, power-of-two\n"
+"                                   scales (spec §7); --bits, --group-size, --sym\n"
+"                                   and --scale-dtype do not apply\n"
+"                            nvfp4  NVFP4: E2M1 values, blocks of 16, E4M3 scales and\n"
+"                                   one F32 tensor scale (spec §7)\n"
+"                            gptq   GPTQ on the calibration Hessians (needs --calib\n"
+"                                   or --calib-tokens; see CALIBRATION)\n"
+"                            sparsegpt  SparseGPT pruning (with --sparsity), with\n"
+"                                   --bits 2..8 also quantized in the same pass\n"
 "    --bits N              bits per weight, 2..8 (default 4); with sparsegpt also\n"
 "                          16 = prune only (the default there): pruned tensors are\n"
 "                          stored dense, in their source dtype (F32 for GGUF)\n"
@@ -50,7 +64,18 @@ static const char help_text[] =
 "    --no-clip-search      use the full min-max range of every group; by default\n"
 "                          the range is shrunk by the ratio in 1.00..0.50 (steps of\n"
 "                          0.01) with the least squared error per group\n"
-"    --clip-search         turn the clip search back on (after a --recipe file)\n"
+"    --clip-search         turn the clip search back on (after a --recipe file);\n"
+"                          for higgs it searches the scale as RMS x 0.80..1.20\n"
+"    --rotate none|hadamard[:B]\n"
+"                          rotate the input dimension before quantizing (spec\n"
+"                          §5.4): block-diagonal Hadamard of size B with random\n"
+"                          signs, stored with the tensor and undone by decoders.\n"
+"                          B is a power of two dividing the tensor's columns;\n"
+"                          without :B, the largest power of two <= 128 dividing\n"
+"                          them (a tensor with odd columns cannot be rotated)\n"
+"    --seed N              seed of the rotation signs (SplitMix64, decimal or 0x\n"
+"                          hex; default 0), the same for every tensor so that an\n"
+"                          executor rotates shared inputs once\n"
 "    --damp X              GPTQ/SparseGPT: add X * mean(diag H) to the Hessian's\n"
 "                          diagonal (default 0.01)\n"
 "    --act-order           GPTQ: quantize columns in decreasing diag(H) order, with\n"
@@ -66,8 +91,8 @@ static const char help_text[] =
 "                          repeatable, the last matching rule wins\n"
 "    --recipe FILE.json    read the recipe from FILE.json: keys method, bits,\n"
 "                          group_size (number or \"row\"), sym, scale_dtype,\n"
-"                          clip_search, clip_min, clip_steps, damp, act_order,\n"
-"                          sparsity (0.5 or \"2:4\"), keep [REGEX, ...],\n"
+"                          clip_search, clip_min, clip_steps, rotate, seed, damp,\n"
+"                          act_order, sparsity (0.5 or \"2:4\"), keep [REGEX, ...],\n"
 "                          bits_for {REGEX: N}; command-line options override it\n"
 "\n"
 "CALIBRATION (gptq, sparsegpt; with rtn only to report the output error)\n"
@@ -77,9 +102,9 @@ static const char help_text[] =
 "    --calib-samples N     windows (default 128)\n"
 "    --calib-len L         tokens per window (default min(2048, the model's\n"
 "                          max_position_embeddings))\n"
-"    --seed S              window starts are drawn uniformly from the token stream\n"
+"    --calib-seed S        window starts are drawn uniformly from the token stream\n"
 "                          with this seed (default 0): the same files and options\n"
-"                          give the same windows\n"
+"                          give the same windows (--seed is the rotation's)\n"
 "    The decoder blocks are processed in order: each block's linear layers are\n"
 "    quantized on the Hessian H = 2 X^T X / N of their inputs X over all window\n"
 "    tokens, with the block's already-quantized layers applied (q/k/v, then\n"
@@ -166,9 +191,9 @@ int sc_output_ok(const char *path, char *msg, size_t msgsize)
 /* Options that take a value (--opt VALUE or --opt=VALUE). */
 static const char *const valued[] = {"--method", "--bits", "--group-size", "--scale-dtype",
                                      "--keep", "--bits-for", "--recipe", "--threads",
-                                     "--to", "--dtype", "--damp", "--sparsity", "--calib",
-                                     "--calib-tokens", "--calib-samples", "--calib-len",
-                                     "--seed", NULL};
+                                     "--rotate", "--seed", "--to", "--dtype", "--damp",
+                                     "--sparsity", "--calib", "--calib-tokens",
+                                     "--calib-samples", "--calib-len", "--calib-seed", NULL};
 
 /* Apply argv in one of two passes: pass 0 reads --recipe files, pass 1
  * everything else, so that command-line options override the file. */
@@ -214,6 +239,7 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
         if (pass == 0) continue;
         if (!strcmp(name, "--method") || !strcmp(name, "--bits") ||
             !strcmp(name, "--group-size") || !strcmp(name, "--scale-dtype") ||
+            !strcmp(name, "--rotate") || !strcmp(name, "--seed") ||
             !strcmp(name, "--damp") || !strcmp(name, "--sparsity")) {
             st = sc_recipe_set(&o->recipe, name + 2, val, &err);
             (*recipe_opts)++;
@@ -235,13 +261,13 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
             o->calib.tokens = val;
             o->calib.text = NULL;
         } else if (!strcmp(name, "--calib-samples") || !strcmp(name, "--calib-len") ||
-                   !strcmp(name, "--seed")) {
+                   !strcmp(name, "--calib-seed")) {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(val, &end, 10);
-            int seed = name[2] == 's';
+            int seed = name[8] == 's' && name[9] == 'e';
             if (!*val || *val == '-' || *end || errno || (!seed && (v < 1 || v > 1000000)))
-                return usage(seed ? "--seed '%s' must be a whole number"
+                return usage(seed ? "--calib-seed '%s' must be a whole number"
                                   : "%s must be a whole number from 1 to 1000000", seed ? val : a);
             if (seed) o->calib.seed = v;
             else if (name[8] == 's') o->calib.samples = (size_t)v;
@@ -299,6 +325,7 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    sc_cleanup_install(); /* temporary outputs go away on SIGINT/SIGTERM/SIGHUP */
     sc_opts o;
     memset(&o, 0, sizeof o);
     sc_recipe_init(&o.recipe);

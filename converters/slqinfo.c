@@ -107,9 +107,12 @@ static void print_table(const slq_reader *r, const row *rows, size_t n)
         if (t->encoding == SLQ_ENC_DENSE) {
             snprintf(enc, sizeof enc, "dense %s", dtype_name(t->dtype));
         } else {
-            snprintf(enc, sizeof enc, "%s", enc_name(t->encoding));
-            snprintf(bits, sizeof bits, "%u", t->bits);
-            if (t->group_size)
+            snprintf(enc, sizeof enc, "%s%s", enc_name(t->encoding),
+                     t->grid == SLQ_GRID_NORMAL ? " normal" : "");
+            snprintf(bits, sizeof bits, "%u", t->encoding == SLQ_ENC_INTGRID ? t->bits : 4);
+            if (t->encoding != SLQ_ENC_INTGRID) /* FP4 blocks (§7) */
+                strcpy(group, t->encoding == SLQ_ENC_MXFP4 ? "32" : "16");
+            else if (t->group_size)
                 snprintf(group, sizeof group, "%" PRIu64, t->group_size);
             else
                 strcpy(group, "row");
@@ -146,7 +149,13 @@ static void print_json(const slq_reader *r, const row *rows, size_t n)
                enc_name(t->encoding));
         if (t->encoding == SLQ_ENC_DENSE) {
             printf(", \"dtype\": \"%s\"", dtype_name(t->dtype));
+        } else if (t->encoding != SLQ_ENC_INTGRID) {
+            printf(", \"block\": %d", t->encoding == SLQ_ENC_MXFP4 ? 32 : 16);
+            if (t->rotation == SLQ_ROT_HADAMARD)
+                printf(", \"rotation\": {\"kind\": \"hadamard\", \"block\": %" PRIu64 "}",
+                       t->rot_block);
         } else {
+            if (t->grid == SLQ_GRID_NORMAL) printf(", \"grid\": \"normal-lloyd-max\"");
             printf(", \"bits\": %u, \"group_size\": %" PRIu64 ", \"scale_dtype\": \"%s\""
                    ", \"zero_point\": \"%s\", \"nnz\": %" PRIu64,
                    t->bits, t->group_size, dtype_name(t->scale_dtype), zero_name(t->zero_kind),
@@ -220,7 +229,7 @@ int main(int argc, char **argv)
         }
         all_numel += rows[i].numel;
         all_stored += rows[i].stored;
-        if (t->encoding == SLQ_ENC_INTGRID) {
+        if (t->encoding != SLQ_ENC_DENSE) {
             q_numel += rows[i].numel;
             q_stored += rows[i].stored;
         }

@@ -30,6 +30,11 @@ int slq_utf8_valid(const char *s, size_t n);
 /* The feature bits a tensor uses (intgrid, masks, hadamard, zero_float). */
 uint64_t slq_tensor_features(const slq_tensor_info *t);
 
+/* Bounds [lo, hi] on the decompressed size of the zstd frame p[0..n), from
+ * its frame and block headers only (zstd_bound.c).  Returns 0 if p is not
+ * exactly one well-formed frame as far as the headers show. */
+int slq_zstd_bounds(const uint8_t *p, uint64_t n, uint64_t *lo, uint64_t *hi);
+
 /* One record of the section table, decoded. */
 typedef struct slq_secrec {
     uint64_t offset, stored_size, raw_size, xxh3;
@@ -84,5 +89,9 @@ slq_status slq_check_section(const slq_reader *r, uint64_t idx, slq_error *err);
  * (the caller frees it). */
 slq_status slq_section_bytes(const slq_reader *r, uint64_t idx, const uint8_t **data,
                              void **owned, slq_error *err);
+
+/* Decode rows of an mxfp4 / nvfp4 tensor (fp4.c); slq_decode's contract. */
+slq_status slq_decode_fp4(const slq_reader *r, const slq_tensor_rec *t, uint64_t row0,
+                          uint64_t nrows, float *out, unsigned flags, slq_error *err);
 
 #endif

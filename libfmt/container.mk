@@ -1,6 +1,7 @@
 # container sources and tests (libfmt/container.mk)
 libslq_la_SOURCES += libfmt/container.h libfmt/dtype.c libfmt/layout.c libfmt/pack.c \
-	libfmt/rotation.c libfmt/writer.c libfmt/reader.c libfmt/decode.c
+	libfmt/rotation.c libfmt/writer.c libfmt/reader.c libfmt/decode.c \
+	libfmt/fp4.c libfmt/normal_grids.c
 
 check_PROGRAMS += tests/test_dtype tests/test_pack tests/test_rotation \
 	tests/test_roundtrip tests/test_corrupt

@@ -173,6 +173,10 @@ static slq_status decode_intgrid(const slq_reader *r, const slq_tensor_rec *t, u
                     float d = (float)*q++ - z; /* q - z rounded to float32 (assignment) */
                     o[c] = sc * d;
                 }
+            } else if (ti->grid == SLQ_GRID_NORMAL) {
+                /* §5.6: one float32 product of the scale and the table value */
+                const float *G = slq_normal_grid(bits);
+                for (uint64_t c = c0; c < c1; c++) o[c] = b.keep[c] ? sc * G[*q++] : 0.0f;
             } else {
                 /* "none": z = 2^(b-1); "int": stored z; q - z is exact as an integer */
                 int z = ti->zero_kind == SLQ_ZERO_INT ? (int)b.zint[grp] : 1 << (bits - 1);
@@ -226,5 +230,7 @@ slq_status slq_decode(const slq_reader *r, size_t i, uint64_t row0, uint64_t nro
                         (unsigned long long)nrows, (unsigned long long)t->layout.rows);
     if (nrows == 0) return SLQ_OK;
     if (t->info.encoding == SLQ_ENC_DENSE) return decode_dense(r, t, row0, nrows, out, err);
+    if (t->info.encoding == SLQ_ENC_MXFP4 || t->info.encoding == SLQ_ENC_NVFP4)
+        return slq_decode_fp4(r, t, row0, nrows, out, flags, err);
     return decode_intgrid(r, t, row0, nrows, out, flags, err);
 }

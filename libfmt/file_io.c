@@ -14,7 +14,10 @@ slq_status slq_map_open(const char *path, slq_map *m, slq_error *err)
 {
     m->base = NULL;
     m->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer forever; it is refused below as not a regular file.  (No effect
+     * on regular files.) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return slq_fail(err, SLQ_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {

@@ -30,6 +30,12 @@ static inline int slq_add_ovf(uint64_t a, uint64_t b, uint64_t *out)
     return __builtin_add_overflow(a, b, out);
 }
 
+/* Parse len bytes of JSON with cJSON_ParseWithLengthOpts under a process-wide
+ * lock (cJSON writes a global on every parse; see json.c).  With require_nul,
+ * text[len-1] must be the NUL ending the document (trailing garbage is an
+ * error).  *end (if non-NULL) gets the end of the value or the error position. */
+struct cJSON *slq_json_parse(const char *text, size_t len, int require_nul, const char **end);
+
 /* Little-endian loads and stores (the format is little-endian everywhere). */
 static inline uint16_t slq_rd16(const void *p)
 {

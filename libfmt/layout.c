@@ -5,15 +5,16 @@
 
 const char *slq_role_name(slq_role r)
 {
-    static const char *const names[SLQ_ROLE_COUNT] = {"data", "codes", "scales", "zeros",
-                                                      "mask"};
+    static const char *const names[SLQ_ROLE_COUNT] = {"data",  "codes", "scales",
+                                                      "zeros", "mask",  "tensor_scale"};
     return (unsigned)r < SLQ_ROLE_COUNT ? names[r] : NULL;
 }
 
 const char *slq_feature_name(unsigned bit)
 {
     static const char *const names[] = {"zstd",     "intgrid", "mask_bitmap", "mask_nm",
-                                        "hadamard", "mxfp4",   "nvfp4",       "zero_float"};
+                                        "hadamard", "mxfp4",   "nvfp4",       "zero_float",
+                                        "grid_table"};
     return bit < sizeof names / sizeof names[0] ? names[bit] : NULL;
 }
 
@@ -46,8 +47,12 @@ int slq_utf8_valid(const char *str, size_t n)
 
 uint64_t slq_tensor_features(const slq_tensor_info *t)
 {
+    uint64_t rot = t->rotation == SLQ_ROT_HADAMARD ? SLQ_FEATURE_HADAMARD : 0;
+    if (t->encoding == SLQ_ENC_MXFP4) return SLQ_FEATURE_MXFP4 | rot;
+    if (t->encoding == SLQ_ENC_NVFP4) return SLQ_FEATURE_NVFP4 | rot;
     if (t->encoding != SLQ_ENC_INTGRID) return 0;
     uint64_t f = SLQ_FEATURE_INTGRID;
+    if (t->grid == SLQ_GRID_NORMAL) f |= SLQ_FEATURE_GRID_TABLE;
     if (t->mask == SLQ_MASK_BITMAP) f |= SLQ_FEATURE_MASK_BITMAP;
     if (t->mask == SLQ_MASK_NM) f |= SLQ_FEATURE_MASK_NM;
     if (t->rotation == SLQ_ROT_HADAMARD) f |= SLQ_FEATURE_HADAMARD;
@@ -64,6 +69,55 @@ static int packed_ovf(uint64_t count, unsigned bits, uint64_t *out)
     if (slq_mul_ovf(count, bits, &b)) return 1;
     *out = b / 8 + (b % 8 != 0);
     return 0;
+}
+
+/* Rotation parameters (§5.4): none, or a power-of-two block >= 2 dividing cols. */
+static slq_status check_rotation(const slq_tensor_info *t, uint64_t cols, slq_error *err)
+{
+    const char *nm = t->name;
+    switch (t->rotation) {
+    case SLQ_ROT_NONE: return SLQ_OK;
+    case SLQ_ROT_HADAMARD: {
+        uint64_t b = t->rot_block;
+        if (b < 2 || (b & (b - 1)))
+            return slq_fail(err, SLQ_E_ARG,
+                            "tensor '%s': rotation block %llu is not a power of two >= 2", nm,
+                            (unsigned long long)b);
+        if (cols % b)
+            return slq_fail(err, SLQ_E_ARG,
+                            "tensor '%s': rotation block %llu does not divide %llu columns",
+                            nm, (unsigned long long)b, (unsigned long long)cols);
+        return SLQ_OK;
+    }
+    default:
+        return slq_fail(err, SLQ_E_ARG, "tensor '%s': unknown rotation kind %d", nm,
+                        (int)t->rotation);
+    }
+}
+
+/* MXFP4 / NVFP4 (§7): 4-bit codes of every element, one scale byte per block
+ * of 32 / 16 along the row, and for NVFP4 one F32 tensor scale. */
+static slq_status fp4_layout(slq_tensor_info *t, slq_layout *out, slq_error *err)
+{
+    const char *nm = t->name;
+    if (t->mask != SLQ_MASK_NONE)
+        return slq_fail(err, SLQ_E_ARG, "tensor '%s': masks apply only to intgrid", nm);
+    slq_status s = check_rotation(t, out->cols, err);
+    if (s) return s;
+    uint64_t block = t->encoding == SLQ_ENC_MXFP4 ? 32 : 16, ngroups;
+    uint64_t gpr = out->cols / block + (out->cols % block != 0);
+    out->groups_per_row = gpr;
+    t->nnz = out->numel;
+    int ovf = slq_mul_ovf(out->rows, gpr, &ngroups);
+    out->size[SLQ_ROLE_SCALES] = ngroups; /* one byte each */
+    ovf |= packed_ovf(out->numel, 4, &out->size[SLQ_ROLE_CODES]);
+    if (ovf) return slq_fail(err, SLQ_E_LIMIT, "tensor '%s': size overflows 64 bits", nm);
+    out->roles = 1u << SLQ_ROLE_CODES | 1u << SLQ_ROLE_SCALES;
+    if (t->encoding == SLQ_ENC_NVFP4) {
+        out->size[SLQ_ROLE_TENSOR_SCALE] = 4;
+        out->roles |= 1u << SLQ_ROLE_TENSOR_SCALE;
+    }
+    return SLQ_OK;
 }
 
 slq_status slq_tensor_layout(slq_tensor_info *t, slq_layout *out, slq_error *err)
@@ -101,15 +155,14 @@ slq_status slq_tensor_layout(slq_tensor_info *t, slq_layout *out, slq_error *err
                             slq_dtype_name(t->dtype) ? slq_dtype_name(t->dtype) : "invalid");
         if (t->mask != SLQ_MASK_NONE || t->rotation != SLQ_ROT_NONE)
             return slq_fail(err, SLQ_E_ARG,
-                            "tensor '%s': masks and rotations apply only to intgrid", nm);
+                            "tensor '%s': masks and rotations do not apply to dense", nm);
         if (slq_mul_ovf(numel, slq_dtype_size(t->dtype), &out->size[SLQ_ROLE_DATA]))
             return slq_fail(err, SLQ_E_LIMIT, "tensor '%s': size overflows 64 bits", nm);
         out->roles = 1u << SLQ_ROLE_DATA;
         return SLQ_OK;
     }
     if (t->encoding == SLQ_ENC_MXFP4 || t->encoding == SLQ_ENC_NVFP4)
-        return slq_fail(err, SLQ_E_UNSUPPORTED,
-                        "tensor '%s': encodings mxfp4/nvfp4 are reserved, not implemented", nm);
+        return fp4_layout(t, out, err);
     if (t->encoding != SLQ_ENC_INTGRID)
         return slq_fail(err, SLQ_E_ARG, "tensor '%s': unknown encoding %d", nm,
                         (int)t->encoding);
@@ -126,6 +179,14 @@ slq_status slq_tensor_layout(slq_tensor_info *t, slq_layout *out, slq_error *err
                         "tensor '%s': scale dtype %s not allowed (F16, BF16 or F32)", nm,
                         slq_dtype_name(t->scale_dtype) ? slq_dtype_name(t->scale_dtype)
                                                        : "invalid");
+    if (t->grid == SLQ_GRID_NORMAL) {
+        if (t->zero_kind != SLQ_ZERO_NONE)
+            return slq_fail(err, SLQ_E_ARG,
+                            "tensor '%s': the normal-lloyd-max grid has no zero-points "
+                            "(zero_point must be none)", nm);
+    } else if (t->grid != SLQ_GRID_AFFINE) {
+        return slq_fail(err, SLQ_E_ARG, "tensor '%s': unknown grid kind %d", nm, (int)t->grid);
+    }
     if (g == 0) g = cols;
     uint64_t gpr = cols / g + (cols % g != 0), ngroups;
     out->groups_per_row = gpr;
@@ -178,24 +239,8 @@ slq_status slq_tensor_layout(slq_tensor_info *t, slq_layout *out, slq_error *err
         return slq_fail(err, SLQ_E_ARG, "tensor '%s': unknown mask kind %d", nm, (int)t->mask);
     }
 
-    switch (t->rotation) {
-    case SLQ_ROT_NONE: break;
-    case SLQ_ROT_HADAMARD: {
-        uint64_t b = t->rot_block;
-        if (b < 2 || (b & (b - 1)))
-            return slq_fail(err, SLQ_E_ARG,
-                            "tensor '%s': rotation block %llu is not a power of two >= 2", nm,
-                            (unsigned long long)b);
-        if (cols % b)
-            return slq_fail(err, SLQ_E_ARG,
-                            "tensor '%s': rotation block %llu does not divide %llu columns",
-                            nm, (unsigned long long)b, (unsigned long long)cols);
-        break;
-    }
-    default:
-        return slq_fail(err, SLQ_E_ARG, "tensor '%s': unknown rotation kind %d", nm,
-                        (int)t->rotation);
-    }
+    slq_status rs = check_rotation(t, cols, err);
+    if (rs) return rs;
     /* Codes of the kept elements (an empty section when nnz = 0). */
     ovf |= packed_ovf(t->nnz, t->bits, &out->size[SLQ_ROLE_CODES]);
     if (ovf) return slq_fail(err, SLQ_E_LIMIT, "tensor '%s': size overflows 64 bits", nm);

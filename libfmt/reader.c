@@ -232,6 +232,20 @@ static slq_status check_frame(const slq_reader *r, uint64_t idx, slq_error *err)
     if (cs != ZSTD_CONTENTSIZE_UNKNOWN && cs != s->raw_size)
         return slq_fail(err, SLQ_E_CORRUPT, "%s: %s: zstd frame holds %llu bytes but the table "
                         "says %llu", r->path, d, cs, (unsigned long long)s->raw_size);
+    /* The content size in the frame header is a claim too: the blocks decide. */
+    uint64_t lo, hi;
+    if (!slq_zstd_bounds(src, s->stored_size, &lo, &hi))
+        return slq_fail(err, SLQ_E_COMPRESS, "%s: %s: malformed zstd frame or block header",
+                        r->path, d);
+    if (s->raw_size > hi)
+        return slq_fail(err, SLQ_E_CORRUPT, "%s: %s: zstd frame of %llu bytes can hold at most "
+                        "%llu bytes, the table says %llu (decompression bomb or lie?)", r->path,
+                        d, (unsigned long long)s->stored_size, (unsigned long long)hi,
+                        (unsigned long long)s->raw_size);
+    if (s->raw_size < lo)
+        return slq_fail(err, SLQ_E_CORRUPT, "%s: %s: zstd frame holds at least %llu bytes, more "
+                        "than the %llu the table says", r->path, d, (unsigned long long)lo,
+                        (unsigned long long)s->raw_size);
     return SLQ_OK;
 }
 
@@ -264,6 +278,12 @@ static slq_status zstd_check_size(const slq_reader *r, uint64_t idx, slq_error *
     slq_describe_section(r, idx, d, sizeof d);
     ZSTD_DStream *ds = ZSTD_createDStream();
     void *buf = malloc(ZSTD_DStreamOutSize());
+    /* The window buffer the stream allocates follows the frame header's
+     * Window_Descriptor, another claim of the file: allow no larger window
+     * than the content needs (libzstd never writes one larger; minimum 2^10). */
+    unsigned wlog = 10;
+    while (wlog < 31 && (1ull << wlog) < s->raw_size) wlog++;
+    if (ds) ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax, (int)wlog);
     if (!ds || !buf) {
         ZSTD_freeDStream(ds);
         free(buf);
@@ -398,7 +418,8 @@ slq_status slq_verify(const slq_reader *r, slq_error *err)
     if (!r) return slq_fail(err, SLQ_E_ARG, "slq_verify: reader is NULL");
     for (uint64_t i = 0; i < r->nsec; i++) {
         slq_status s = checksum_section(r, i, err);
-        if (!s && r->sec[i].compression == SLQ_COMP_ZSTD) s = zstd_check_size(r, i, err);
+        if (!s && r->sec[i].compression == SLQ_COMP_ZSTD && !(s = check_frame(r, i, err)))
+            s = zstd_check_size(r, i, err);
         if (s) return s;
     }
     return SLQ_OK;
@@ -419,9 +440,18 @@ static slq_status load_metadata(slq_reader *r, uint64_t off, uint64_t stored, ui
         return slq_fail(err, SLQ_E_CORRUPT, "%s: uncompressed metadata: raw size %llu differs "
                         "from stored size %llu", path, (unsigned long long)raw,
                         (unsigned long long)stored);
+    const uint8_t *src = r->map.base + off;
+    uint64_t lo = raw, hi = raw;
+    if (comp == SLQ_COMP_ZSTD && !slq_zstd_bounds(src, stored, &lo, &hi))
+        return slq_fail(err, SLQ_E_COMPRESS, "%s: metadata at offset %llu is not exactly one "
+                        "well-formed zstd frame", path, (unsigned long long)off);
+    if (raw > hi || raw < lo) /* checked before allocating raw bytes */
+        return slq_fail(err, SLQ_E_CORRUPT, "%s: metadata: a zstd frame of %llu bytes holds "
+                        "%llu..%llu bytes, the header says %llu", path,
+                        (unsigned long long)stored, (unsigned long long)lo,
+                        (unsigned long long)hi, (unsigned long long)raw);
     r->meta = malloc((size_t)raw + 1);
     if (!r->meta) return slq_fail(err, SLQ_E_NOMEM, "%s: out of memory for metadata", path);
-    const uint8_t *src = r->map.base + off;
     if (comp == SLQ_COMP_ZSTD) {
         size_t fsz = ZSTD_findFrameCompressedSize(src, (size_t)stored);
         if (ZSTD_isError(fsz) || fsz != stored)
@@ -441,7 +471,7 @@ static slq_status load_metadata(slq_reader *r, uint64_t off, uint64_t stored, ui
     if (memchr(r->meta, 0, (size_t)raw) || !slq_utf8_valid(r->meta, (size_t)raw))
         return slq_fail(err, SLQ_E_METADATA, "%s: metadata is not valid UTF-8 text", path);
     const char *end = NULL;
-    r->root = cJSON_ParseWithOpts(r->meta, &end, 1);
+    r->root = slq_json_parse(r->meta, (size_t)raw + 1, 1, &end);
     if (!r->root)
         return slq_fail(err, SLQ_E_METADATA, "%s: metadata JSON is malformed near byte %lld",
                         path, end ? (long long)(end - r->meta) : -1LL);
@@ -505,6 +535,24 @@ static const char *get_str(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The optional "rotation" member of an intgrid, mxfp4 or nvfp4 tensor (§5.4). */
+static slq_status parse_rotation(slq_reader *r, size_t i, const char *tname, const cJSON *o,
+                                 slq_tensor_info *t, slq_error *err)
+{
+    const cJSON *rot = cJSON_GetObjectItemCaseSensitive(o, "rotation");
+    if (!rot) return SLQ_OK;
+    const char *kind = cJSON_IsObject(rot) ? get_str(rot, "kind") : NULL;
+    if (!kind || strcmp(kind, "hadamard") != 0)
+        return TFAIL(SLQ_E_METADATA, "'rotation' must be an object with kind \"hadamard\"");
+    t->rotation = SLQ_ROT_HADAMARD;
+    GET_UINT(rot, "block", UINT64_MAX, &t->rot_block);
+    const char *seed = get_str(rot, "seed");
+    if (!seed || !parse_hex64(seed, &t->rot_seed))
+        return TFAIL(SLQ_E_METADATA, "rotation 'seed' must be a string of 16 lowercase hex "
+                     "digits");
+    return SLQ_OK;
+}
+
 static slq_status parse_tensor(slq_reader *r, size_t i, const cJSON *o, slq_error *err)
 {
     slq_tensor_rec *rec = &r->tensors[i];
@@ -563,19 +611,27 @@ static slq_status parse_tensor(slq_reader *r, size_t i, const cJSON *o, slq_erro
                              "\"nm\"");
             }
         }
-        const cJSON *rot = cJSON_GetObjectItemCaseSensitive(o, "rotation");
-        if (rot) {
-            const char *kind = cJSON_IsObject(rot) ? get_str(rot, "kind") : NULL;
-            if (!kind || strcmp(kind, "hadamard") != 0)
-                return TFAIL(SLQ_E_METADATA, "'rotation' must be an object with kind "
-                             "\"hadamard\"");
-            t->rotation = SLQ_ROT_HADAMARD;
-            GET_UINT(rot, "block", UINT64_MAX, &t->rot_block);
-            const char *seed = get_str(rot, "seed");
-            if (!seed || !parse_hex64(seed, &t->rot_seed))
-                return TFAIL(SLQ_E_METADATA, "rotation 'seed' must be a string of 16 lowercase "
-                             "hex digits");
+        const cJSON *grid = cJSON_GetObjectItemCaseSensitive(o, "grid");
+        if (grid) {
+            const char *g = cJSON_IsString(grid) ? grid->valuestring : NULL;
+            if (!g || strcmp(g, "normal-lloyd-max") != 0)
+                return TFAIL(SLQ_E_METADATA, "'grid' must be \"normal-lloyd-max\" (or absent)");
+            t->grid = SLQ_GRID_NORMAL;
         }
+        slq_status rs = parse_rotation(r, i, tname, o, t, err);
+        if (rs) return rs;
+    } else if (strcmp(enc, "mxfp4") == 0 || strcmp(enc, "nvfp4") == 0) {
+        t->encoding = enc[0] == 'm' ? SLQ_ENC_MXFP4 : SLQ_ENC_NVFP4;
+        /* §7: the block format is fixed; intgrid members would change nothing
+         * a reader of this encoding looks at, so their presence is an error */
+        static const char *const foreign[] = {"dtype", "bits", "group_size", "scale_dtype",
+                                              "zero_point", "nnz", "mask", "grid"};
+        for (size_t k = 0; k < sizeof foreign / sizeof foreign[0]; k++)
+            if (cJSON_GetObjectItemCaseSensitive(o, foreign[k]))
+                return TFAIL(SLQ_E_METADATA, "member '%s' does not apply to encoding %s",
+                             foreign[k], enc);
+        slq_status rs = parse_rotation(r, i, tname, o, t, err);
+        if (rs) return rs;
     } else {
         return TFAIL(SLQ_E_METADATA, "unknown encoding '%.100s'", enc);
     }

@@ -121,7 +121,7 @@ static slq_status parse_json(const char *file, const char *what, const uint8_t *
     memcpy(buf, text, (size_t)len);
     buf[len] = 0;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, (size_t)len + 1, &end, 1);
+    cJSON *root = slq_json_parse(buf, (size_t)len + 1, 1, &end);
     size_t at = end ? (size_t)(end - buf) : 0;
     free(buf);
     if (!root)

@@ -353,6 +353,8 @@ slq_status slq_st_writer_finish(slq_st_writer *w, slq_error *err)
     return s;
 }
 
+const char *slq_st_writer_temp_path(const slq_st_writer *w) { return w ? w->out.tmp : NULL; }
+
 void slq_st_writer_abort(slq_st_writer *w)
 {
     if (!w) return;

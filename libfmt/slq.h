@@ -94,9 +94,15 @@ slq_status slq_from_f32(slq_dtype t, const float *src, uint64_t n, void *dst);
 typedef enum slq_encoding {
     SLQ_ENC_DENSE = 0, /* F32/F16/BF16 values, copied bit-exactly (§ Dense) */
     SLQ_ENC_INTGRID,   /* b-bit codes with group scales/zero-points (§ Integer grid) */
-    SLQ_ENC_MXFP4,     /* reserved: specified, not yet implemented (§ FP4) */
-    SLQ_ENC_NVFP4      /* reserved: specified, not yet implemented (§ FP4) */
+    SLQ_ENC_MXFP4,     /* OCP MXFP4: E2M1 codes, blocks of 32, E8M0 scales (§7) */
+    SLQ_ENC_NVFP4      /* NVFP4: E2M1 codes, blocks of 16, E4M3 scales, F32 tensor scale (§7) */
 } slq_encoding;
+
+/* Value grid of an intgrid tensor (§5.2, §5.6). */
+typedef enum slq_grid_kind {
+    SLQ_GRID_AFFINE = 0, /* w = s (q - z): evenly spaced levels */
+    SLQ_GRID_NORMAL      /* w = s G_b[q]: Lloyd-Max grid of N(0,1) ("normal-lloyd-max") */
+} slq_grid_kind;
 
 typedef enum slq_zero_kind {
     SLQ_ZERO_NONE = 0, /* symmetric grid: w = s * (q - 2^(b-1)) */
@@ -122,6 +128,7 @@ typedef enum slq_role {
     SLQ_ROLE_SCALES,   /* one scale per group, scale_dtype */
     SLQ_ROLE_ZEROS,    /* zero-points (SLQ_ZERO_INT packed, SLQ_ZERO_FLOAT scale_dtype) */
     SLQ_ROLE_MASK,     /* sparsity mask */
+    SLQ_ROLE_TENSOR_SCALE, /* NVFP4: one F32 per-tensor scale */
     SLQ_ROLE_COUNT
 } slq_role;
 
@@ -143,11 +150,12 @@ typedef struct slq_tensor_info {
     uint64_t group_size;            /* 16,32,64,128,256, or 0 = whole row */
     slq_dtype scale_dtype;          /* F16, BF16 or F32 */
     slq_zero_kind zero_kind;
+    slq_grid_kind grid;             /* SLQ_GRID_NORMAL needs zero_kind NONE */
     /* sparsity (INTGRID) */
     slq_mask_kind mask;
     unsigned mask_n, mask_m;        /* SLQ_MASK_NM: N kept of M (1 <= N < M <= 16) */
     uint64_t nnz;                   /* number of kept elements = number of codes */
-    /* rotation (INTGRID) */
+    /* rotation (INTGRID, MXFP4, NVFP4) */
     slq_rotation_kind rotation;
     uint64_t rot_block;             /* power of two dividing cols */
     uint64_t rot_seed;
@@ -158,7 +166,8 @@ typedef struct slq_tensor_info {
 /* Sizes derived from a tensor description. */
 typedef struct slq_layout {
     uint64_t rows, cols, numel;
-    uint64_t groups_per_row;        /* ceil(cols / group) for INTGRID, else 0 */
+    uint64_t groups_per_row;        /* ceil(cols / group) for INTGRID, ceil(cols / block)
+                                       for MXFP4 (32) and NVFP4 (16), else 0 */
     uint64_t size[SLQ_ROLE_COUNT];  /* raw byte size of each section (0 if absent) */
     unsigned roles;                 /* bit r set: the tensor has a section of role r
                                        (present even when its size is 0: the codes of
@@ -167,9 +176,9 @@ typedef struct slq_layout {
 
 /* Validate `info` (name 1..1024 bytes of UTF-8, shape, encoding parameters,
  * divisibility, nnz consistent with the mask kind) and compute the raw size
- * of each of its sections.  Fills info->rows/cols.  SLQ_E_ARG for an invalid
- * description, SLQ_E_LIMIT if a size overflows 64 bits, SLQ_E_UNSUPPORTED
- * for the reserved mxfp4/nvfp4 encodings. */
+ * of each of its sections.  Fills info->rows/cols (and, for MXFP4/NVFP4, which
+ * have no mask, sets nnz = rows*cols).  SLQ_E_ARG for an invalid description,
+ * SLQ_E_LIMIT if a size overflows 64 bits. */
 slq_status slq_tensor_layout(slq_tensor_info *info, slq_layout *out, slq_error *err);
 
 /* ------------------------------------------------------------ bit packing */
@@ -213,6 +222,21 @@ void slq_rotation_signs(uint64_t seed, uint64_t n, int8_t *signs);
 slq_status slq_hadamard(float *x, uint64_t n, uint64_t block, const int8_t *signs,
                         int inverse);
 
+/* ------------------------------------------------ value grids and FP4 (§5.6, §7) */
+
+/* The Lloyd-Max grid G_b of a standard normal variable: 2^bits float32 values
+ * in increasing order (Appendix B of the spec), for bits 2..8; else NULL. */
+const float *slq_normal_grid(unsigned bits);
+/* Value of an E2M1 code (low 4 bits of `code`): sign bit 3, magnitude
+ * {0, 0.5, 1, 1.5, 2, 3, 4, 6}[code & 7]; code 8 is -0.0. */
+float slq_e2m1_to_f32(uint8_t code);
+/* Value of an E8M0 scale byte: 2^(e-127) (a float32 subnormal for e = 0),
+ * NaN for e = 255. */
+float slq_e8m0_to_f32(uint8_t e);
+/* Value of an FP8 E4M3 byte (bias 7, no infinities, S.1111.111 = NaN,
+ * largest finite 448, smallest subnormal 2^-9). */
+float slq_e4m3_to_f32(uint8_t b);
+
 /* ---------------------------------------------------------------- writer */
 
 typedef struct slq_writer slq_writer;
@@ -248,6 +272,11 @@ slq_status slq_writer_set_json(slq_writer *w, const char *key, const char *json_
 slq_status slq_writer_finish(slq_writer *w, slq_error *err);
 /* Discard: remove the temporary file and free w.  NULL is a no-op. */
 void slq_writer_abort(slq_writer *w);
+/* Path of the temporary file the writer fills (renamed onto `path` by
+ * finish; removed by abort).  For a program's SIGINT/SIGTERM handler: copy it
+ * right after open, and unlink() the copy in the handler (async-signal-safe),
+ * since slq_writer_abort itself may not be called there. */
+const char *slq_writer_temp_path(const slq_writer *w);
 
 /* ---------------------------------------------------------------- reader */
 
@@ -269,13 +298,14 @@ void slq_close(slq_reader *r);
 #define SLQ_FEATURE_MASK_BITMAP (1ull << 2)
 #define SLQ_FEATURE_MASK_NM    (1ull << 3)
 #define SLQ_FEATURE_HADAMARD   (1ull << 4)
-#define SLQ_FEATURE_MXFP4      (1ull << 5) /* reserved, rejected by this reader */
-#define SLQ_FEATURE_NVFP4      (1ull << 6) /* reserved, rejected by this reader */
+#define SLQ_FEATURE_MXFP4      (1ull << 5)
+#define SLQ_FEATURE_NVFP4      (1ull << 6)
 #define SLQ_FEATURE_ZERO_FLOAT (1ull << 7)
+#define SLQ_FEATURE_GRID_TABLE (1ull << 8) /* intgrid with "grid": "normal-lloyd-max" */
 /* Bits this library implements (reads and writes). */
 #define SLQ_FEATURES_KNOWN (SLQ_FEATURE_ZSTD | SLQ_FEATURE_INTGRID | \
     SLQ_FEATURE_MASK_BITMAP | SLQ_FEATURE_MASK_NM | SLQ_FEATURE_HADAMARD | \
-    SLQ_FEATURE_ZERO_FLOAT)
+    SLQ_FEATURE_MXFP4 | SLQ_FEATURE_NVFP4 | SLQ_FEATURE_ZERO_FLOAT | SLQ_FEATURE_GRID_TABLE)
 /* Spec name of feature bit `bit` (0..63): "zstd", "mask_nm", ...; NULL if
  * the bit has no name in this version. */
 const char *slq_feature_name(unsigned bit);
@@ -399,6 +429,8 @@ slq_status slq_st_writer_write(slq_st_writer *w, const void *data, uint64_t nbyt
 slq_status slq_st_writer_finish(slq_st_writer *w, slq_error *err);
 /* Remove the temporary file and free w.  NULL is a no-op. */
 void slq_st_writer_abort(slq_st_writer *w);
+/* Path of the temporary file (see slq_writer_temp_path). */
+const char *slq_st_writer_temp_path(const slq_st_writer *w);
 
 #ifdef __cplusplus
 }

@@ -185,6 +185,8 @@ slq_status slq_writer_open(const char *path, const slq_writer_options *opt, slq_
     return SLQ_OK;
 }
 
+const char *slq_writer_temp_path(const slq_writer *w) { return w ? w->out.tmp : NULL; }
+
 void slq_writer_abort(slq_writer *w)
 {
     if (!w) return;
@@ -229,6 +231,20 @@ static slq_status check_sections(const slq_writer *w, const slq_tensor_info *t,
         if (L->size[r] && !sec[r])
             return slq_fail(err, SLQ_E_ARG, "%s: tensor '%s': %s section missing (NULL)", path,
                             nm, slq_role_name((slq_role)r));
+    if (t->encoding == SLQ_ENC_MXFP4 || t->encoding == SLQ_ENC_NVFP4) {
+        if (!tail_bits_zero(sec[SLQ_ROLE_CODES], L->size[SLQ_ROLE_CODES], L->numel, 4))
+            return slq_fail(err, SLQ_E_ARG, "%s: tensor '%s': unused bits of the last codes "
+                            "byte are not 0", path, nm);
+        if (t->encoding == SLQ_ENC_NVFP4) {
+            uint32_t u = slq_rd32(sec[SLQ_ROLE_TENSOR_SCALE]);
+            float ts;
+            memcpy(&ts, &u, 4);
+            if (!(ts > 0 && ts <= 3.4028234663852886e38)) /* finite and positive (§7) */
+                return slq_fail(err, SLQ_E_ARG, "%s: tensor '%s': NVFP4 tensor scale %g must "
+                                "be finite and positive", path, nm, (double)ts);
+        }
+        return SLQ_OK;
+    }
     if (t->encoding != SLQ_ENC_INTGRID) return SLQ_OK;
     const uint8_t *mask = sec[SLQ_ROLE_MASK];
     uint64_t msize = L->size[SLQ_ROLE_MASK];
@@ -276,7 +292,7 @@ static slq_status check_sections(const slq_writer *w, const slq_tensor_info *t,
 static slq_status minify_object(const char *path, const char *what, const char *text,
                                 char **out, slq_error *err)
 {
-    cJSON *j = cJSON_Parse(text);
+    cJSON *j = slq_json_parse(text, strlen(text) + 1, 0, NULL);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return slq_fail(err, SLQ_E_ARG, "%s: %s is not a JSON object", path, what);
@@ -391,7 +407,7 @@ slq_status slq_writer_set_json(slq_writer *w, const char *key, const char *json_
     if (k < 0)
         return slq_fail(err, SLQ_E_ARG, "%s: metadata key '%s' cannot be set (provenance, "
                         "recipe or user)", w->out.path, key);
-    cJSON *j = cJSON_Parse(json_text);
+    cJSON *j = slq_json_parse(json_text, strlen(json_text) + 1, 0, NULL);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return slq_fail(err, SLQ_E_ARG, "%s: metadata '%s' is not a JSON object", w->out.path,
@@ -437,12 +453,14 @@ static cJSON *tensor_json(const wtensor *e)
     ok &= cJSON_AddStringToObject(o, "encoding", enc[t->encoding]) != NULL;
     if (t->encoding == SLQ_ENC_DENSE) {
         ok &= cJSON_AddStringToObject(o, "dtype", slq_dtype_name(t->dtype)) != NULL;
-    } else {
+    } else if (t->encoding == SLQ_ENC_INTGRID) {
         ok &= add_uint(o, "bits", t->bits);
         ok &= add_uint(o, "group_size", t->group_size);
         ok &= cJSON_AddStringToObject(o, "scale_dtype", slq_dtype_name(t->scale_dtype)) != NULL;
         ok &= cJSON_AddStringToObject(o, "zero_point", zero[t->zero_kind]) != NULL;
         ok &= add_uint(o, "nnz", t->nnz);
+        if (t->grid == SLQ_GRID_NORMAL)
+            ok &= cJSON_AddStringToObject(o, "grid", "normal-lloyd-max") != NULL;
         if (t->mask != SLQ_MASK_NONE) {
             cJSON *m = cJSON_AddObjectToObject(o, "mask");
             ok &= m != NULL;
@@ -454,14 +472,15 @@ static cJSON *tensor_json(const wtensor *e)
                 ok &= add_uint(m, "m", t->mask_m);
             }
         }
-        if (ok && t->rotation == SLQ_ROT_HADAMARD) {
-            cJSON *r = cJSON_AddObjectToObject(o, "rotation");
-            char seed[17];
-            snprintf(seed, sizeof seed, "%016llx", (unsigned long long)t->rot_seed);
-            ok &= r != NULL && cJSON_AddStringToObject(r, "kind", "hadamard") != NULL &&
-                  add_uint(r, "block", t->rot_block) &&
-                  cJSON_AddStringToObject(r, "seed", seed) != NULL;
-        }
+    }
+    /* intgrid, mxfp4 and nvfp4 may be rotated (§5.4, §7) */
+    if (ok && t->encoding != SLQ_ENC_DENSE && t->rotation == SLQ_ROT_HADAMARD) {
+        cJSON *r = cJSON_AddObjectToObject(o, "rotation");
+        char seed[17];
+        snprintf(seed, sizeof seed, "%016llx", (unsigned long long)t->rot_seed);
+        ok &= r != NULL && cJSON_AddStringToObject(r, "kind", "hadamard") != NULL &&
+              add_uint(r, "block", t->rot_block) &&
+              cJSON_AddStringToObject(r, "seed", seed) != NULL;
     }
     cJSON *sec = ok ? cJSON_AddObjectToObject(o, "sections") : NULL;
     ok &= sec != NULL;
@@ -469,7 +488,7 @@ static cJSON *tensor_json(const wtensor *e)
         if (e->section[r] >= 0)
             ok &= add_uint(sec, slq_role_name((slq_role)r), (uint64_t)e->section[r]);
     if (ok && t->recipe_json) {
-        cJSON *rj = cJSON_Parse(t->recipe_json);
+        cJSON *rj = slq_json_parse(t->recipe_json, strlen(t->recipe_json) + 1, 0, NULL);
         ok &= rj && cJSON_AddItemToObject(o, "recipe", rj);
         if (!ok) cJSON_Delete(rj);
     }

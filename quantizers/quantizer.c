@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp4q.h"
 #include "hessian.h"
+#include "higgs.h"
 #include "rtn.h"
 
 static slq_status fail(slq_error *err, slq_status code, const char *fmt, ...)
@@ -25,7 +27,8 @@ static slq_status fail(slq_error *err, slq_status code, const char *fmt, ...)
     return code;
 }
 
-static const char *const method_names[SLQ_QM_COUNT] = {"rtn", "gptq", "sparsegpt"};
+static const char *const method_names[SLQ_QM_COUNT] = {"rtn",   "higgs", "mxfp4",
+                                                       "nvfp4", "gptq",  "sparsegpt"};
 
 const char *slq_qmethod_name(slq_qmethod m)
 {
@@ -39,7 +42,8 @@ slq_status slq_qmethod_parse(const char *name, slq_qmethod *out, slq_error *err)
             *out = (slq_qmethod)m;
             return SLQ_OK;
         }
-    return fail(err, SLQ_E_ARG, "unknown quantization method '%s' (known: rtn, gptq, sparsegpt)", name);
+    return fail(err, SLQ_E_ARG, "unknown quantization method '%s' (known: rtn, higgs, mxfp4, "
+                "nvfp4, gptq, sparsegpt)", name);
 }
 
 void slq_qrecipe_default(slq_qrecipe *r)
@@ -98,6 +102,9 @@ slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err)
     } else if (r->sparsity != 0 || r->prune_m != 0) {
         return fail(err, SLQ_E_ARG, "recipe: sparsity applies to SparseGPT only");
     }
+    if (r->rotate && slq_qmethod_needs_hessian(r->method))
+        return fail(err, SLQ_E_ARG, "recipe: rotation is not yet supported with %s",
+                    slq_qmethod_name(r->method));
     uint64_t g = r->group_size;
     if (!(g == 0 || g == 16 || g == 32 || g == 64 || g == 128 || g == 256))
         return fail(err, SLQ_E_ARG,
@@ -109,12 +116,15 @@ slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err)
         (!(r->clip_min > 0 && r->clip_min <= 1) || r->clip_steps < 1 || r->clip_steps > 1000))
         return fail(err, SLQ_E_ARG,
                     "recipe: clip search needs 0 < clip_min <= 1 and 1..1000 steps");
+    if (r->rotate && r->rot_block && (r->rot_block < 2 || (r->rot_block & (r->rot_block - 1))))
+        return fail(err, SLQ_E_ARG, "recipe: rotation block %llu is not a power of two >= 2",
+                    (unsigned long long)r->rot_block);
     return SLQ_OK;
 }
 
 char *slq_qrecipe_json(const slq_qrecipe *r)
 {
-    char buf[768], extra[256] = "";
+    char buf[896], rot[96] = "", extra[256] = "";
     int n;
     if (slq_qmethod_needs_hessian(r->method)) {
         int k = snprintf(extra, sizeof extra, ",\"damp\":%.17g,\"block_size\":%u", r->damp,
@@ -128,30 +138,78 @@ char *slq_qrecipe_json(const slq_qrecipe *r)
         else
             snprintf(extra + k, sizeof extra - (size_t)k, ",\"sparsity\":%.17g", r->sparsity);
     }
-    if (r->method == SLQ_QM_SPARSEGPT && r->bits == 16) {
+    if (r->rotate) {
+        char blk[24] = "";
+        if (r->rot_block) snprintf(blk, sizeof blk, ":%llu", (unsigned long long)r->rot_block);
+        snprintf(rot, sizeof rot, ",\"rotate\":\"hadamard%s\",\"seed\":\"%016llx\"", blk,
+                 (unsigned long long)r->rot_seed);
+    } else if (r->method == SLQ_QM_HIGGS) {
+        snprintf(rot, sizeof rot, ",\"rotate\":\"none\""); /* not the method's default */
+    }
+    if (r->method == SLQ_QM_MXFP4 || r->method == SLQ_QM_NVFP4) /* the format fixes the rest */
+        n = snprintf(buf, sizeof buf, "{\"method\":\"%s\"%s}", slq_qmethod_name(r->method), rot);
+    else if (r->method == SLQ_QM_SPARSEGPT && r->bits == 16) /* prune only: dense */
         n = snprintf(buf, sizeof buf, "{\"method\":\"%s\",\"bits\":16,\"dense_dtype\":\"%s\"%s}",
                      slq_qmethod_name(r->method), slq_dtype_name(r->dense_dtype), extra);
-        goto out;
-    }
-    if (r->clip_search)
+    else if (r->clip_search)
         n = snprintf(buf, sizeof buf,
                      "{\"method\":\"%s\",\"bits\":%u,\"group_size\":%llu,\"sym\":%s,"
                      "\"scale_dtype\":\"%s\",\"clip_search\":true,\"clip_min\":%.17g,"
-                     "\"clip_steps\":%u%s}",
+                     "\"clip_steps\":%u%s%s}",
                      slq_qmethod_name(r->method), r->bits, (unsigned long long)r->group_size,
                      r->sym ? "true" : "false", slq_dtype_name(r->scale_dtype), r->clip_min,
-                     r->clip_steps, extra);
+                     r->clip_steps, rot, extra);
     else
         n = snprintf(buf, sizeof buf,
                      "{\"method\":\"%s\",\"bits\":%u,\"group_size\":%llu,\"sym\":%s,"
-                     "\"scale_dtype\":\"%s\",\"clip_search\":false%s}",
+                     "\"scale_dtype\":\"%s\",\"clip_search\":false%s%s}",
                      slq_qmethod_name(r->method), r->bits, (unsigned long long)r->group_size,
-                     r->sym ? "true" : "false", slq_dtype_name(r->scale_dtype), extra);
-out:
+                     r->sym ? "true" : "false", slq_dtype_name(r->scale_dtype), rot, extra);
     if (n < 0 || (size_t)n >= sizeof buf) return NULL;
     char *s = malloc((size_t)n + 1);
     if (s) memcpy(s, buf, (size_t)n + 1);
     return s;
+}
+
+slq_status slq_qrecipe_tensor_info(const slq_qrecipe *r, slq_tensor_info *info, slq_error *err)
+{
+    uint64_t numel = 1;
+    for (int d = 0; d < info->ndim; d++) numel *= info->shape[d];
+    uint64_t cols = info->ndim > 0 ? info->shape[info->ndim - 1] : 0;
+    info->mask = SLQ_MASK_NONE;
+    info->grid = SLQ_GRID_AFFINE;
+    info->nnz = numel;
+    if (r->method == SLQ_QM_MXFP4 || r->method == SLQ_QM_NVFP4) {
+        info->encoding = r->method == SLQ_QM_MXFP4 ? SLQ_ENC_MXFP4 : SLQ_ENC_NVFP4;
+    } else if (r->method == SLQ_QM_SPARSEGPT && r->bits == 16) {
+        info->encoding = SLQ_ENC_DENSE;
+        info->dtype = r->dense_dtype;
+    } else {
+        info->encoding = SLQ_ENC_INTGRID;
+        info->bits = r->bits;
+        info->group_size = r->group_size;
+        info->scale_dtype = r->scale_dtype;
+        int higgs = r->method == SLQ_QM_HIGGS;
+        info->zero_kind = r->sym || higgs ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
+        if (higgs) info->grid = SLQ_GRID_NORMAL;
+    }
+    info->rotation = SLQ_ROT_NONE;
+    if (r->rotate) {
+        uint64_t b = slq_q_rotation_block(cols, r->rot_block);
+        if (!b) {
+            if (r->rot_block)
+                return fail(err, SLQ_E_ARG, "tensor '%s': rotation block %llu does not divide "
+                            "its %llu columns", info->name, (unsigned long long)r->rot_block,
+                            (unsigned long long)cols);
+            return fail(err, SLQ_E_ARG, "tensor '%s': %llu columns: no power of two >= 2 "
+                        "divides them, so it cannot be rotated (leave it dense with --keep)",
+                        info->name, (unsigned long long)cols);
+        }
+        info->rotation = SLQ_ROT_HADAMARD;
+        info->rot_block = b;
+        info->rot_seed = r->rot_seed;
+    }
+    return SLQ_OK;
 }
 
 float slq_q_round_scale(double x, slq_dtype scale_dtype)
@@ -179,6 +237,8 @@ typedef struct job {
     const float *w;
     uint64_t rows, cols, group, gpr;
     const slq_qrecipe *recipe;
+    slq_rtn_fail (*group_fn)(const float *, size_t, const slq_qrecipe *, uint8_t *,
+                             slq_rtn_group *, size_t *); /* RTN or HIGGS */
     uint8_t *codes;        /* rows*cols, unpacked */
     float *scales;         /* rows*gpr, as stored */
     uint8_t *zeros;        /* rows*gpr */
@@ -202,8 +262,8 @@ static void run_rows(job *j, uint64_t r0, uint64_t r1)
             uint64_t c0 = g * j->group, n = j->cols - c0 < j->group ? j->cols - c0 : j->group;
             slq_rtn_group res;
             size_t bad = 0;
-            slq_rtn_fail f = slq_rtn_quantize_group(x + c0, n, j->recipe,
-                                                    j->codes + r * j->cols + c0, &res, &bad);
+            slq_rtn_fail f = j->group_fn(x + c0, n, j->recipe, j->codes + r * j->cols + c0,
+                                         &res, &bad);
             if (f != SLQ_RTN_OK) {
                 pthread_mutex_lock(&j->lock);
                 if (j->fail == SLQ_RTN_OK || r < j->fail_row) {
@@ -237,6 +297,61 @@ static void *worker(void *arg)
     }
 }
 
+/* Decoded row r of an intgrid result in the rotated basis (spec §5.2, §5.6). */
+static void intgrid_row(const job *j, const slq_tensor_info *info, uint64_t r, float *o)
+{
+    const float *G = info->grid == SLQ_GRID_NORMAL ? slq_normal_grid(info->bits) : NULL;
+    int half = 1 << (info->bits - 1);
+    for (uint64_t c = 0; c < j->cols; c++) {
+        uint64_t g = r * j->gpr + c / j->group;
+        int q = j->codes[r * j->cols + c];
+        float s = j->scales[g];
+        o[c] = G ? s * G[q] : s * (float)(q - (info->zero_kind == SLQ_ZERO_INT ? j->zeros[g] : half));
+    }
+}
+
+/* Squared error of one decoded row d (rotated basis; undone in place when
+ * signs != NULL) against the original row x, in float64. */
+static void row_error(const float *x, float *d, uint64_t cols, const slq_tensor_info *info,
+                      const int8_t *signs, double *e, double *norm)
+{
+    if (signs) slq_hadamard(d, cols, info->rot_block, signs, 1);
+    for (uint64_t c = 0; c < cols; c++) {
+        double diff = (double)x[c] - (double)d[c];
+        *e += diff * diff;
+        *norm += (double)x[c] * x[c];
+    }
+}
+
+/* MXFP4 / NVFP4: quantize the (rotated) matrix, fill the sections, measure. */
+static slq_status quantize_fp4(const char *name, const float *w, const float *src,
+                               const slq_layout *lay, const int8_t *signs, slq_qtensor *t,
+                               slq_error *err)
+{
+    float *deq = malloc(lay->numel * sizeof *deq + 1), ts;
+    uint64_t bad;
+    if (!deq) return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+    if (slq_fp4_quantize(src, lay->rows, lay->cols, t->info.encoding, t->sections[SLQ_ROLE_CODES],
+                         t->sections[SLQ_ROLE_SCALES], &ts, deq, &bad)) {
+        free(deq);
+        return fail(err, SLQ_E_ARG, "tensor '%s': non-finite weight (NaN or Inf) at row %llu, "
+                    "column %llu", name, (unsigned long long)(bad / lay->cols),
+                    (unsigned long long)(bad % lay->cols));
+    }
+    if (t->info.encoding == SLQ_ENC_NVFP4) {
+        uint32_t u;
+        memcpy(&u, &ts, 4);
+        uint8_t *p = t->sections[SLQ_ROLE_TENSOR_SCALE];
+        for (int i = 0; i < 4; i++) p[i] = (uint8_t)(u >> (8 * i)); /* little-endian (§7.2) */
+    }
+    for (uint64_t r = 0; r < lay->rows; r++)
+        row_error(w + r * lay->cols, deq + r * lay->cols, lay->cols, &t->info, signs,
+                  &t->sq_error, &t->sq_norm);
+    free(deq);
+    return SLQ_OK;
+}
+
+/* RTN, HIGGS and FP4: round to nearest, no calibration data. */
 static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape,
                                const float *w, const slq_qrecipe *recipe, unsigned threads,
                                slq_qtensor *out, slq_error *err)
@@ -254,45 +369,64 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
     info->name = t.name;
     info->ndim = ndim;
     memcpy(info->shape, shape, (size_t)ndim * sizeof *shape);
-    info->encoding = SLQ_ENC_INTGRID;
-    info->bits = recipe->bits;
-    info->group_size = recipe->group_size;
-    info->scale_dtype = recipe->scale_dtype;
-    info->zero_kind = recipe->sym ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
-    info->mask = SLQ_MASK_NONE;
-    info->rotation = SLQ_ROT_NONE;
     info->recipe_json = t.recipe_json;
-    uint64_t numel = 1;
-    for (int d = 0; d < ndim; d++) numel *= shape[d];
-    info->nnz = numel;
     slq_layout lay;
-    st = slq_tensor_layout(info, &lay, err);
-    if (st) {
+    if ((st = slq_qrecipe_tensor_info(recipe, info, err)) ||
+        (st = slq_tensor_layout(info, &lay, err))) {
         slq_qtensor_free(&t);
         return st;
     }
 
     job j;
     memset(&j, 0, sizeof j);
-    j.w = w;
+    float *rot = NULL;
+    int8_t *signs = NULL;
+    const float *src = w;
+    for (int r = 0; r < SLQ_ROLE_COUNT; r++) {
+        t.section_size[r] = lay.size[r];
+        if (lay.size[r] && !(t.sections[r] = malloc(lay.size[r]))) {
+            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+            goto done;
+        }
+    }
+    if (info->rotation == SLQ_ROT_HADAMARD) {
+        /* quantize W~ = W T^T; errors are measured after undoing T (spec §5.4) */
+        rot = malloc(lay.numel * sizeof *rot + 1);
+        signs = malloc(lay.cols);
+        if (!rot || !signs) {
+            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory for the rotation", name);
+            goto done;
+        }
+        memcpy(rot, w, lay.numel * sizeof *rot);
+        slq_rotation_signs(info->rot_seed, lay.cols, signs);
+        if ((st = slq_q_rotate_rows(rot, lay.rows, lay.cols, info->rot_block, info->rot_seed))) {
+            st = fail(err, st, "tensor '%s': rotation failed", name);
+            goto done;
+        }
+        src = rot;
+    }
+    if (info->encoding != SLQ_ENC_INTGRID) {
+        st = quantize_fp4(name, w, src, &lay, signs, &t, err);
+        if (st) goto done;
+        t.rel_error = t.sq_norm > 0 ? sqrt(t.sq_error / t.sq_norm) : 0;
+        *out = t;
+        memset(&t, 0, sizeof t);
+        goto done;
+    }
+
+    j.w = src;
     j.rows = lay.rows;
     j.cols = lay.cols;
     j.gpr = lay.groups_per_row;
     j.group = recipe->group_size ? recipe->group_size : lay.cols;
     j.recipe = recipe;
+    j.group_fn = recipe->method == SLQ_QM_HIGGS ? slq_higgs_quantize_group : slq_rtn_quantize_group;
     j.codes = malloc(lay.numel ? lay.numel : 1);
     j.scales = malloc(lay.rows * j.gpr * sizeof *j.scales + 1);
     j.zeros = malloc(lay.rows * j.gpr + 1);
     j.row_err = malloc(lay.rows * sizeof(double) + 1);
     j.row_norm = malloc(lay.rows * sizeof(double) + 1);
-    for (int r = 0; r < SLQ_ROLE_COUNT; r++) {
-        t.section_size[r] = lay.size[r];
-        if (lay.size[r]) t.sections[r] = malloc(lay.size[r]);
-    }
-    int oom = !j.codes || !j.scales || !j.zeros || !j.row_err || !j.row_norm ||
-              !t.sections[SLQ_ROLE_CODES] || !t.sections[SLQ_ROLE_SCALES] ||
-              (lay.size[SLQ_ROLE_ZEROS] && !t.sections[SLQ_ROLE_ZEROS]);
-    if (oom) {
+    if (!j.codes || !j.scales || !j.zeros || !j.row_err || !j.row_norm) {
         st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory for %llu x %llu", name,
                   (unsigned long long)lay.rows, (unsigned long long)lay.cols);
         goto done;
@@ -328,7 +462,7 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
     }
 
     /* Assemble the sections: pack codes and zero-points, store scales. */
-    slq_pack(j.codes, lay.numel, recipe->bits, t.sections[SLQ_ROLE_CODES]);
+    slq_pack(j.codes, lay.numel, info->bits, t.sections[SLQ_ROLE_CODES]);
     st = slq_from_f32(recipe->scale_dtype, j.scales, lay.rows * j.gpr,
                       t.sections[SLQ_ROLE_SCALES]);
     if (st) {
@@ -336,10 +470,20 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
                   slq_dtype_name(recipe->scale_dtype));
         goto done;
     }
-    if (!recipe->sym) slq_pack(j.zeros, lay.rows * j.gpr, recipe->bits, t.sections[SLQ_ROLE_ZEROS]);
-    for (uint64_t r = 0; r < j.rows; r++) {
-        t.sq_error += j.row_err[r];
-        t.sq_norm += j.row_norm[r];
+    if (info->zero_kind == SLQ_ZERO_INT)
+        slq_pack(j.zeros, lay.rows * j.gpr, info->bits, t.sections[SLQ_ROLE_ZEROS]);
+    if (signs) {
+        /* the group errors are in the rotated basis: measure against W itself */
+        for (uint64_t r = 0; r < j.rows; r++) {
+            intgrid_row(&j, info, r, rot + r * j.cols); /* the rotated copy is free now */
+            row_error(w + r * j.cols, rot + r * j.cols, j.cols, info, signs, &t.sq_error,
+                      &t.sq_norm);
+        }
+    } else {
+        for (uint64_t r = 0; r < j.rows; r++) {
+            t.sq_error += j.row_err[r];
+            t.sq_norm += j.row_norm[r];
+        }
     }
     t.rel_error = t.sq_norm > 0 ? sqrt(t.sq_error / t.sq_norm) : 0;
     *out = t;
@@ -351,6 +495,8 @@ done:
     free(j.zeros);
     free(j.row_err);
     free(j.row_norm);
+    free(rot);
+    free(signs);
     slq_qtensor_free(&t);
     return st;
 }
@@ -444,6 +590,7 @@ static slq_status quantize_calibrated(const char *name, int ndim, const uint64_t
         info->dtype = recipe->dense_dtype;
     } else {
         info->encoding = SLQ_ENC_INTGRID;
+        info->grid = SLQ_GRID_AFFINE;
         info->bits = recipe->bits;
         info->group_size = recipe->group_size;
         info->scale_dtype = recipe->scale_dtype;
@@ -491,7 +638,11 @@ slq_status slq_quantize(const char *name, int ndim, const uint64_t *shape, const
     if (!slq_qmethod_needs_hessian(recipe->method)) {
         st = quantize_rtn(name, ndim, shape, w, recipe, threads, out, err);
         if (st || !H) return st;
-        /* report the calibration output error of the RTN result */
+        /* report the calibration output error of the result, where
+         * slq_qtensor_decode can decode it (affine grids, no rotation) */
+        if (out->info.rotation != SLQ_ROT_NONE || out->info.encoding != SLQ_ENC_INTGRID ||
+            out->info.grid != SLQ_GRID_AFFINE)
+            return SLQ_OK;
         uint64_t rows = out->info.rows, cols = out->info.cols;
         float *q = malloc(rows * cols * sizeof *q + 1);
         if (!q) st = SLQ_E_NOMEM;
@@ -530,7 +681,8 @@ slq_status slq_qtensor_decode(const slq_qtensor *t, float *out, slq_error *err)
         slq_status st = slq_to_f32(in->dtype, t->sections[SLQ_ROLE_DATA], rows * cols, out);
         return st ? fail(err, st, "tensor '%s': bad dense dtype", in->name) : SLQ_OK;
     }
-    if (in->encoding != SLQ_ENC_INTGRID || in->rotation != SLQ_ROT_NONE)
+    if (in->encoding != SLQ_ENC_INTGRID || in->rotation != SLQ_ROT_NONE ||
+        in->grid != SLQ_GRID_AFFINE)
         return fail(err, SLQ_E_UNSUPPORTED, "tensor '%s': cannot decode this encoding", in->name);
     uint64_t G = in->group_size ? in->group_size : cols, gpr = (cols + G - 1) / G;
     unsigned b = in->bits;

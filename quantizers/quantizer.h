@@ -11,6 +11,10 @@
  * grids (HIGGS, FP4) add fields to slq_qrecipe and their own encodings.
  * Implemented: RTN (rtn.c), GPTQ (gptq.c) and SparseGPT (sparsegpt.c); the
  * last two share the inverse-Hessian machinery of hessian.c.
+ * Any method may first rotate the input dimension (slq_qrecipe.rotate, spec
+ * §5.4); the rotation is also exposed as a step (slq_q_rotate_rows,
+ * slq_q_rotate_hessian) so that Hessian-based methods can work in the
+ * rotated basis: rotated inputs are T x, so the Hessian becomes T H T^T.
  *
  * Like libslq, quantizers never print and never exit: failures come back as
  * an slq_status with a message naming the tensor.
@@ -29,6 +33,10 @@ extern "C" {
 
 typedef enum slq_qmethod {
     SLQ_QM_RTN = 0, /* round to nearest on a min-max / absmax grid, optional clip search */
+    SLQ_QM_HIGGS,   /* data-free: nearest point of the Lloyd-Max normal grid (spec §5.6),
+                       scale = group RMS (times the best factor in 0.80..1.20 with clip_search) */
+    SLQ_QM_MXFP4,   /* OCP MXFP4, round to nearest with the OCP scale rule (spec §7.4) */
+    SLQ_QM_NVFP4,   /* NVFP4, round to nearest with NVIDIA's two-level scales (spec §7.4) */
     SLQ_QM_GPTQ,    /* GPTQ (Frantar et al. 2022): needs a Hessian */
     SLQ_QM_SPARSEGPT, /* SparseGPT (Frantar & Alistarh 2023): prune (+ quantize); needs a Hessian */
     SLQ_QM_COUNT
@@ -61,18 +69,45 @@ typedef struct slq_qrecipe {
     double sparsity;
     unsigned prune_n, prune_m;
     slq_dtype dense_dtype;  /* F32, F16 or BF16 (default F32) */
+    /* Rotation before quantization (spec §5.4); bits, group_size, sym and
+     * scale_dtype do not apply to the FP4 methods, sym not to HIGGS. */
+    int rotate;             /* 1: block Hadamard with seeded signs along the input dimension */
+    uint64_t rot_block;     /* power of two; 0 = auto (slq_q_rotation_block) */
+    uint64_t rot_seed;      /* SplitMix64 seed of the signs, the same for every tensor */
 } slq_qrecipe;
 
 /* The defaults of slqconv: RTN, 4 bits, groups of 128, asymmetric, F16
  * scales, clip search over 1.00, 0.99, ..., 0.50 (51 ratios); for
  * GPTQ/SparseGPT damp 0.01, blocks of 128, no act-order, no sparsity. */
 void slq_qrecipe_default(slq_qrecipe *r);
-/* Check ranges (bits, group size, scale dtype, clip parameters, the
- * GPTQ/SparseGPT fields); SLQ_E_ARG with a message naming the bad field. */
+/* Check ranges (bits, group size, scale dtype, clip parameters, rotation
+ * block, the GPTQ/SparseGPT fields); SLQ_E_ARG with a message naming the bad
+ * field otherwise. */
 slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err);
 /* The recipe as a JSON object text (malloc'd, caller frees), e.g.
  * {"method":"rtn","bits":4,...}; NULL when out of memory. */
 char *slq_qrecipe_json(const slq_qrecipe *r);
+
+/* Fill the encoding members of `info` (name, ndim and shape already set) as
+ * slq_quantize will: encoding, bits, group, scale dtype, zero-points, grid,
+ * nnz and rotation.  SLQ_E_ARG when the rotation block does not fit the
+ * tensor's columns (the message names the tensor). */
+slq_status slq_qrecipe_tensor_info(const slq_qrecipe *r, slq_tensor_info *info, slq_error *err);
+
+/* ------------------------------------------------------------ rotation step */
+
+/* Block size for `cols` columns: `requested` when it is a power of two >= 2
+ * dividing cols; with requested = 0, the largest power of two <= 128 that
+ * divides cols (>= 2).  0 when there is none. */
+uint64_t slq_q_rotation_block(uint64_t cols, uint64_t requested);
+/* Rotate every row of w (rows x cols) in place: w_r <- T w_r, T of spec §5.4
+ * (block `block`, signs from `seed`), so that W~ = W T^T as stored.  Each
+ * output is rounded once to float32.  SLQ_E_ARG on a bad block, SLQ_E_NOMEM. */
+slq_status slq_q_rotate_rows(float *w, uint64_t rows, uint64_t cols, uint64_t block,
+                             uint64_t seed);
+/* The Hessian of rotated inputs: h (n x n, row-major, float64) <- T h T^T,
+ * in float64.  GPTQ on a rotated tensor must use this H.  Errors as above. */
+slq_status slq_q_rotate_hessian(double *h, uint64_t n, uint64_t block, uint64_t seed);
 
 /* Whether a method needs calibration statistics (a Hessian). */
 int slq_qmethod_needs_hessian(slq_qmethod m);

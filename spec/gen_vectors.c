@@ -9,6 +9,11 @@
  * packed into sections by this file's own packer, and the expected values are
  * computed from the logical values by the formulas of spec/slq-format.md in
  * float64 (dequantization, §5.2) and by this file's own rotation (§5.4).
+ * FP4 element and scale values (§7) come from this file's own decoding of
+ * the bit fields.  The one input taken from the library is the float32 table
+ * of §5.6 (slq_normal_grid): it is normative as printed in the spec's
+ * Appendix B, and the Python reference decoder recomputes it from its
+ * Lloyd-Max definition, so spec/test_reference.sh checks it independently.
  * Nothing here reads the clock, the environment or the file system's state:
  * the same build writes the same bytes.
  */
@@ -266,6 +271,7 @@ typedef struct grid_spec {
     int subnormal_scales;
     int all_max_codes;         /* every code 2^b - 1 (overflow / edge tests) */
     int compressible;          /* few distinct codes and one scale: zstd shrinks it */
+    int normal;                /* "grid": "normal-lloyd-max" (§5.6), zero NONE */
     int tiny_odd_groups;       /* odd groups of a row get scales 2^-60 smaller, so that a
                                   rotation block spanning two groups rounds in binary64 and
                                   the exact recipe of §5.4 (stage order, where 1/sqrt(B) is
@@ -309,6 +315,7 @@ static void add_grid(vfile *f, const grid_spec *g)
     info.group_size = g->group;
     info.scale_dtype = g->scale_dtype;
     info.zero_kind = g->zero;
+    info.grid = g->normal ? SLQ_GRID_NORMAL : SLQ_GRID_AFFINE;
     info.mask = g->mask;
     info.mask_n = g->n;
     info.mask_m = g->m;
@@ -395,7 +402,9 @@ static void add_grid(vfile *f, const grid_spec *g)
             uint64_t gi = r * gpr + c / G;
             double s = stored_value(g->scale_dtype, scales, gi);
             double q = codes[ci++], d;
-            if (g->zero == SLQ_ZERO_NONE)
+            if (g->normal)
+                d = slq_normal_grid(b)[codes[ci - 1]];
+            else if (g->zero == SLQ_ZERO_NONE)
                 d = q - (double)(1u << (b - 1));
             else if (g->zero == SLQ_ZERO_INT)
                 d = q - izeros[gi];
@@ -421,6 +430,137 @@ static void add_grid(vfile *f, const grid_spec *g)
     emit(f, &info, want, numel);
     free(keep); free(maskvals); free(codes); free(scales); free(fzeros); free(izeros);
     free(want); free(pcodes); free(pzeros); free(pmask);
+}
+
+/* ------------------------------------------------------------ FP4 (§7) */
+
+static double e2m1_value(unsigned c)
+{
+    static const double mag[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+    return c & 8 ? -mag[c & 7] : mag[c & 7];
+}
+
+/* Scale byte values from the bit fields; 0 with *nan set for a NaN byte. */
+static double e8m0_value(unsigned e, int *nan)
+{
+    *nan = e == 255;
+    return *nan ? 0 : ldexp(1.0, (int)e - 127);
+}
+
+static double e4m3_value(unsigned b, int *nan)
+{
+    unsigned e = (b >> 3) & 15, m = b & 7;
+    *nan = e == 15 && m == 7;
+    double v = e ? ldexp(1.0 + m / 8.0, (int)e - 7) : ldexp((double)m, -9);
+    return *nan ? 0 : b & 0x80 ? -v : v;
+}
+
+/* float32 rounding of an exactly known double that may exceed the float32
+ * range: beyond FLT_MAX + half an ulp (2^128 - 2^103) it is infinity. */
+static uint32_t f32_round_inf(double d)
+{
+    if (fabs(d) >= ldexp(1.0, 128) - ldexp(1.0, 103)) return d < 0 ? 0xff800000u : 0x7f800000u;
+    return f32_round(d);
+}
+
+typedef struct fp4_spec {
+    const char *name;
+    int nv;                    /* 1 = nvfp4, 0 = mxfp4 */
+    uint64_t rows, cols;
+    const uint8_t *fixed;      /* the first nfixed scale bytes; the rest random */
+    size_t nfixed;
+    unsigned lo, hi;           /* random scale bytes in [lo, hi] */
+    uint32_t tscale;           /* nvfp4 tensor scale bits */
+    uint64_t rot_block, rot_seed;
+} fp4_spec;
+
+static void add_fp4(vfile *f, const fp4_spec *g)
+{
+    slq_tensor_info info;
+    uint64_t numel = set_shape(&info, g->name, 2, (uint64_t[]){g->rows, g->cols});
+    uint64_t K = g->nv ? 16 : 32, bpr = (g->cols + K - 1) / K, nblocks = g->rows * bpr;
+    info.encoding = g->nv ? SLQ_ENC_NVFP4 : SLQ_ENC_MXFP4;
+    info.rotation = g->rot_block ? SLQ_ROT_HADAMARD : SLQ_ROT_NONE;
+    info.rot_block = g->rot_block;
+    info.rot_seed = g->rot_seed;
+    uint32_t *codes = xcalloc(numel, 4), *want = xcalloc(numel, 4);
+    uint8_t *scales = xcalloc(nblocks, 1), tsec[4];
+    for (uint64_t i = 0; i < numel; i++) codes[i] = rnd_below(16);
+    for (uint64_t i = 0; i < nblocks; i++)
+        scales[i] = (uint8_t)(i < g->nfixed ? g->fixed[i] : g->lo + rnd_below(g->hi - g->lo + 1));
+    put_le(tsec, g->tscale, 4);
+    double t = f32_of_bits(g->tscale);
+    for (uint64_t r = 0; r < g->rows; r++)
+        for (uint64_t c = 0; c < g->cols; c++) {
+            uint64_t e = r * g->cols + c;
+            int nan;
+            unsigned sb = scales[r * bpr + c / K];
+            double s = g->nv ? e4m3_value(sb, &nan) : e8m0_value(sb, &nan);
+            /* v * s is exact in binary64; for nvfp4, p * t has at most 6 + 24
+             * significant bits, also exact: one rounding to float32, as §7.3 */
+            double p = e2m1_value(codes[e]) * s;
+            want[e] = nan ? 0x7fc00000u : f32_round_inf(g->nv ? p * t : p);
+        }
+    if (g->rot_block)
+        for (uint64_t r = 0; r < g->rows; r++)
+            unrotate(want + r * g->cols, g->cols, g->rot_block, g->rot_seed);
+    uint64_t sz;
+    uint8_t *pcodes = pack_bits(codes, numel, 4, &sz);
+    const void *secs[SLQ_ROLE_COUNT] = {0};
+    secs[SLQ_ROLE_CODES] = pcodes;
+    secs[SLQ_ROLE_SCALES] = scales;
+    secs[SLQ_ROLE_TENSOR_SCALE] = tsec;
+    slq_error err;
+    if (slq_writer_add(f->w, &info, secs, &err) != SLQ_OK) die(g->name, &err);
+    emit(f, &info, want, numel);
+    free(codes); free(want); free(scales); free(pcodes);
+}
+
+static void v_mxfp4(const char *dir)
+{
+    vfile f;
+    vfile_open(&f, dir, "v14_mxfp4", 0,
+               "mxfp4: E2M1 codes, E8M0 scales, short last blocks, odd length, subnormal, "
+               "overflow and NaN scales, rotation");
+    static const uint8_t edge[] = {0, 254, 255, 1, 127};
+    fp4_spec g = {.name = "mx.basic", .rows = 3, .cols = 64, .lo = 110, .hi = 140};
+    add_fp4(&f, &g);
+    g = (fp4_spec){.name = "mx.short_block", .rows = 2, .cols = 40, .lo = 120, .hi = 130};
+    add_fp4(&f, &g);
+    g = (fp4_spec){.name = "mx.odd", .rows = 3, .cols = 7, .lo = 100, .hi = 150};
+    add_fp4(&f, &g);
+    g = (fp4_spec){.name = "mx.edge_scales", .rows = 1, .cols = 160, .fixed = edge,
+                   .nfixed = 5, .lo = 127, .hi = 127};
+    add_fp4(&f, &g);
+    g = (fp4_spec){.name = "mx.rot", .rows = 2, .cols = 64, .lo = 120, .hi = 130,
+                   .rot_block = 32, .rot_seed = 9};
+    add_fp4(&f, &g);
+    vfile_close(&f);
+}
+
+static void v_nvfp4(const char *dir)
+{
+    vfile f;
+    vfile_open(&f, dir, "v15_nvfp4", 0,
+               "nvfp4: E2M1 codes, E4M3 block scales, F32 tensor scale, zero, subnormal, "
+               "max, NaN and negative scales, subnormal results, odd length, rotation");
+    static const uint8_t edge[] = {0x00, 0x01, 0x7e, 0x7f, 0xbc, 0xff, 0x08};
+    fp4_spec g = {.name = "nv.basic", .nv = 1, .rows = 3, .cols = 48, .lo = 0x00,
+                  .hi = 0x7e, .tscale = 0x3dcccccd};
+    add_fp4(&f, &g);
+    g = (fp4_spec){.name = "nv.edge_scales", .nv = 1, .rows = 1, .cols = 112, .fixed = edge,
+                   .nfixed = 7, .tscale = 0x3f800000};
+    add_fp4(&f, &g);
+    g = (fp4_spec){.name = "nv.subnormal_results", .nv = 1, .rows = 2, .cols = 32,
+                   .lo = 0x01, .hi = 0x40, .tscale = 0x0a3b5e7f};
+    add_fp4(&f, &g);
+    g = (fp4_spec){.name = "nv.odd", .nv = 1, .rows = 1, .cols = 17, .lo = 0x20, .hi = 0x60,
+                   .tscale = 0x3a83126f};
+    add_fp4(&f, &g);
+    g = (fp4_spec){.name = "nv.rot", .nv = 1, .rows = 2, .cols = 32, .lo = 0x30, .hi = 0x50,
+                   .tscale = 0x3c23d70a, .rot_block = 16, .rot_seed = 0x0123456789abcdefull};
+    add_fp4(&f, &g);
+    vfile_close(&f);
 }
 
 /* ------------------------------------------------------------ the vectors */
@@ -619,6 +759,26 @@ static void v_edge(const char *dir)
     vfile_close(&f);
 }
 
+static void v_normal_grid(const char *dir)
+{
+    vfile f;
+    vfile_open(&f, dir, "v13_normal_grid", 0,
+               "intgrid with grid normal-lloyd-max (§5.6): bits 2..8, each scale dtype, "
+               "bitmap mask, rotation");
+    static const char *names[] = {"nl_b2", "nl_b3", "nl_b4", "nl_b5", "nl_b6", "nl_b7", "nl_b8"};
+    static const slq_dtype dts[] = {SLQ_F16, SLQ_BF16, SLQ_F32};
+    for (unsigned b = 2; b <= 8; b++) {
+        grid_spec g = grid(names[b - 2], b, b % 2 ? 32 : 16, dts[b % 3], SLQ_ZERO_NONE, 2, 48);
+        g.normal = 1;
+        add_grid(&f, &g);
+    }
+    grid_spec g = grid("nl_b3_bitmap", 3, 16, SLQ_F16, SLQ_ZERO_NONE, 2, 32);
+    g.normal = 1; g.mask = SLQ_MASK_BITMAP; g.keep_per_256 = 160; add_grid(&f, &g);
+    g = grid("nl_b4_rot", 4, 32, SLQ_F32, SLQ_ZERO_NONE, 2, 64);
+    g.normal = 1; g.rot_block = 64; g.rot_seed = 11; add_grid(&f, &g);
+    vfile_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
@@ -642,5 +802,8 @@ int main(int argc, char **argv)
     v_zstd(dir);
     v_files(dir);
     v_edge(dir);
+    v_normal_grid(dir);
+    v_mxfp4(dir);
+    v_nvfp4(dir);
     return 0;
 }

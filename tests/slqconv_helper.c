@@ -158,7 +158,7 @@ static int relerr(char **argv)
     cJSON_ArrayForEach(e, per)
     {
         const char *name = cJSON_GetObjectItem(e, "name")->valuestring;
-        int quant = !strcmp(cJSON_GetObjectItem(e, "encoding")->valuestring, "intgrid");
+        int quant = strcmp(cJSON_GetObjectItem(e, "encoding")->valuestring, "dense") != 0; /* intgrid, mxfp4, nvfp4 */
         size_t ia, ib;
         if (slq_st_find(a, name, &ia) || slq_st_find(b, name, &ib)) {
             fprintf(stderr, "%s: missing from source or export\n", name);

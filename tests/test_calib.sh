@@ -59,8 +59,8 @@ done
 # --- determinism: same seed same result, another seed other windows ------------
 "$CONV" --json --method gptq --bits 3 $C "$M" "$T/g3.slq" >"$T/g3.json" 2>/dev/null
 [ "$(jget out_rel_error "$T/g3.json")" = "$g" ] || fail "same seed, different result"
-"$CONV" --json --method gptq --bits 3 $C --seed 7 "$M" "$T/g4.slq" >"$T/g4.json" 2>/dev/null
-[ "$(jget out_rel_error "$T/g4.json")" != "$g" ] || fail "--seed 7 gave the same windows"
+"$CONV" --json --method gptq --bits 3 $C --calib-seed 7 "$M" "$T/g4.slq" >"$T/g4.json" 2>/dev/null
+[ "$(jget out_rel_error "$T/g4.json")" != "$g" ] || fail "--calib-seed 7 gave the same windows"
 
 # --- pre-tokenized input -------------------------------------------------------
 awk 'BEGIN { for (i = 0; i < 3000; i++) printf "%d%s", (i * 37 + i / 7) % 500, i % 16 == 15 ? "\n" : " " }' >"$T/tok.txt"

@@ -406,8 +406,10 @@ static void test_structure(const fbuf *f)
     CASE(c.b[10] = 3, SLQ_E_METADATA, "version"); /* metadata still says [1, 0] */
     /* features: unknown, reserved, set but unused, used but not set */
     CASE(c.b[H_REQ + 5] |= 1, SLQ_E_FEATURE, "unknown feature bit 40");
-    CASE(c.b[H_REQ] |= 1u << 5, SLQ_E_FEATURE, "'mxfp4' (bit 5)");
-    CASE(c.b[H_REQ] |= 1u << 6, SLQ_E_FEATURE, "'nvfp4'");
+    CASE(c.b[H_REQ + 1] |= 1u << 1, SLQ_E_FEATURE, "unknown feature bit 9");
+    CASE(c.b[H_REQ] |= 1u << 5, SLQ_E_CORRUPT, "requires feature 'mxfp4' (bit 5) but");
+    CASE(c.b[H_REQ] |= 1u << 6, SLQ_E_CORRUPT, "requires feature 'nvfp4' (bit 6) but");
+    CASE(c.b[H_REQ + 1] |= 1u, SLQ_E_CORRUPT, "requires feature 'grid_table' (bit 8) but");
     CASE(c.b[H_REQ] &= (uint8_t)~(1u << 4), SLQ_E_CORRUPT, "uses feature 'hadamard'");
     CASE(c.b[H_REQ] &= (uint8_t)~(1u << 7), SLQ_E_CORRUPT, "uses feature 'zero_float'");
     if (!(hget(f, H_REQ) & 1)) CASE(c.b[H_REQ] |= 1, SLQ_E_CORRUPT, "does not use it");
@@ -504,6 +506,10 @@ static void m_mask_kind(cJSON *root)
 }
 static void m_encoding(cJSON *root)
 {
+    cJSON_ReplaceItemInObject(tensor_json(root, "q.nm"), "encoding", cJSON_CreateString("fp3"));
+}
+static void m_fp4_members(cJSON *root) /* an intgrid entry relabelled mxfp4 keeps 'bits' */
+{
     cJSON_ReplaceItemInObject(tensor_json(root, "q.nm"), "encoding", cJSON_CreateString("mxfp4"));
 }
 static void m_no_sections(cJSON *root) { cJSON_DeleteItemFromObject(tensor_json(root, "emb"), "sections"); }
@@ -544,7 +550,8 @@ static void test_metadata(const fbuf *f)
         {m_shape_ovf, SLQ_E_LIMIT, "overflows"},
         {m_ndim, SLQ_E_METADATA, "'shape'"},
         {m_mask_kind, SLQ_E_METADATA, "'mask'"},
-        {m_encoding, SLQ_E_METADATA, "unknown encoding 'mxfp4'"},
+        {m_encoding, SLQ_E_METADATA, "unknown encoding 'fp3'"},
+        {m_fp4_members, SLQ_E_METADATA, "member 'bits' does not apply to encoding mxfp4"},
         {m_no_sections, SLQ_E_METADATA, "'sections'"},
         {m_user_type, SLQ_E_METADATA, "'user'"},
         {m_dense_dtype, SLQ_E_METADATA, "dense dtype I8"},

@@ -40,7 +40,8 @@ static char *read_file(const char *path, size_t *len)
 static void write_file(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+    /* fwrite's buffer must not be NULL even for n == 0 (an empty file case). */
+    if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f) != 0) {
         perror(path);
         exit(99);
     }

@@ -5,15 +5,8 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "internal.h" /* slq_fail */
 
-static slq_status fail(slq_error *err, slq_status s, const char *msg)
-{
-    if (err) {
-        err->code = s;
-        snprintf(err->msg, sizeof err->msg, "%s", msg);
-    }
-    return s;
-}
 
 /* max and log(sum exp(x - max)) of a row, in float64. */
 static int row_lse(const float *x, size_t V, double *mx, double *lse)
@@ -35,8 +28,8 @@ slq_status slq_logprob(const float *logits, size_t V, int32_t target, double *ou
 {
     double m, l;
     if (!V || target < 0 || (size_t)target >= V)
-        return fail(err, SLQ_E_ARG, "logprob: empty vocabulary or target out of range");
-    if (row_lse(logits, V, &m, &l)) return fail(err, SLQ_E_ARG, "logprob: non-finite logit");
+        return slq_fail(err, SLQ_E_ARG, "logprob: empty vocabulary or target out of range");
+    if (row_lse(logits, V, &m, &l)) return slq_fail(err, SLQ_E_ARG, "logprob: non-finite logit");
     *out = (double)logits[target] - m - l;
     return SLQ_OK;
 }
@@ -46,9 +39,9 @@ slq_status slq_pos_compare(const float *lp, const float *lq, size_t V, int32_t t
 {
     double mp, lsp, mq, lsq;
     if (!V || target < 0 || (size_t)target >= V)
-        return fail(err, SLQ_E_ARG, "compare: empty vocabulary or target out of range");
+        return slq_fail(err, SLQ_E_ARG, "compare: empty vocabulary or target out of range");
     if (row_lse(lp, V, &mp, &lsp) || row_lse(lq, V, &mq, &lsq))
-        return fail(err, SLQ_E_ARG, "compare: non-finite logit");
+        return slq_fail(err, SLQ_E_ARG, "compare: non-finite logit");
     double acc = 0, kl = 0;
     size_t ap = 0, aq = 0;
     for (size_t v = 0; v < V; v++) {
@@ -82,7 +75,7 @@ slq_status slq_metrics_begin_window(slq_metrics_acc *a, slq_error *err)
     if (a->nwin == a->capwin) {
         size_t c = a->capwin ? 2 * a->capwin : 64;
         slq_window_sums *w = realloc(a->win, c * sizeof *w);
-        if (!w) return fail(err, SLQ_E_NOMEM, "metrics: out of memory");
+        if (!w) return slq_fail(err, SLQ_E_NOMEM, "metrics: out of memory");
         a->win = w;
         a->capwin = c;
     }
@@ -92,11 +85,11 @@ slq_status slq_metrics_begin_window(slq_metrics_acc *a, slq_error *err)
 
 slq_status slq_metrics_add(slq_metrics_acc *a, const slq_pos_metrics *m, slq_error *err)
 {
-    if (!a->nwin) return fail(err, SLQ_E_ARG, "metrics: add before begin_window");
+    if (!a->nwin) return slq_fail(err, SLQ_E_ARG, "metrics: add before begin_window");
     if (a->npos == a->cappos) {
         size_t c = a->cappos ? 2 * a->cappos : 1024;
         double *p = realloc(a->pos_acc, c * sizeof *p);
-        if (!p) return fail(err, SLQ_E_NOMEM, "metrics: out of memory");
+        if (!p) return slq_fail(err, SLQ_E_NOMEM, "metrics: out of memory");
         a->pos_acc = p;
         a->cappos = c;
     }
@@ -149,8 +142,8 @@ slq_status slq_metrics_summarize(const slq_metrics_acc *a, size_t resamples, uin
         np += w->nll_p;
         nq += w->nll_q;
     }
-    if (n == 0) return fail(err, SLQ_E_ARG, "metrics: no scored positions");
-    if (!resamples) return fail(err, SLQ_E_ARG, "metrics: resamples must be >= 1");
+    if (n == 0) return slq_fail(err, SLQ_E_ARG, "metrics: no scored positions");
+    if (!resamples) return slq_fail(err, SLQ_E_ARG, "metrics: resamples must be >= 1");
     out->positions = (size_t)n;
     out->windows = a->nwin;
     out->ear = acc / n;
@@ -163,7 +156,7 @@ slq_status slq_metrics_summarize(const slq_metrics_acc *a, size_t resamples, uin
     out->seed = seed;
 
     double *e = malloc(2 * resamples * sizeof *e);
-    if (!e) return fail(err, SLQ_E_NOMEM, "metrics: out of memory");
+    if (!e) return slq_fail(err, SLQ_E_NOMEM, "metrics: out of memory");
     double *r = e + resamples;
     uint64_t st = seed;
     size_t W = a->nwin;

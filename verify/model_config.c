@@ -239,7 +239,7 @@ slq_status slq_decoder_config_parse(const char *json, size_t len, slq_decoder_co
                                   slq_error *err)
 {
     if (!json || !cfg) return slq_fail(err, SLQ_E_ARG, "slq_decoder_config_parse: NULL argument");
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = slq_json_parse(json, len, 0, NULL);
     if (!root) return slq_fail(err, SLQ_E_METADATA, "config.json: not valid JSON");
     slq_status s = parse_root(root, cfg, err);
     cJSON_Delete(root);

@@ -8,15 +8,8 @@
 #include <xxhash.h>
 
 #include "provenance.h"
+#include "internal.h" /* slq_fail */
 
-static slq_status fail(slq_error *err, slq_status s, const char *fmt, const char *a)
-{
-    if (err) {
-        err->code = s;
-        snprintf(err->msg, sizeof err->msg, fmt, a);
-    }
-    return s;
-}
 
 static slq_status open_ref(const char *ref, slq_safetensors **st, slq_error *err)
 {
@@ -24,7 +17,7 @@ static slq_status open_ref(const char *ref, slq_safetensors **st, slq_error *err
     if (stat(ref, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         size_t n = strlen(ref) + 40;
         char *p = malloc(n);
-        if (!p) return fail(err, SLQ_E_NOMEM, "out of memory%s", "");
+        if (!p) return slq_fail(err, SLQ_E_NOMEM, "out of memory%s", "");
         snprintf(p, n, "%s/model.safetensors.index.json", ref);
         if (access(p, R_OK) != 0) snprintf(p, n, "%s/model.safetensors", ref);
         slq_status s = slq_st_open(p, st, err);
@@ -43,7 +36,7 @@ slq_status slq_provenance_check(const char *slq_path, const char *ref_path,
     if (s) return s;
     cJSON *root = cJSON_Parse(slq_metadata_json(r));
     slq_close(r);
-    if (!root) return fail(err, SLQ_E_METADATA, "%s: metadata is not valid JSON", slq_path);
+    if (!root) return slq_fail(err, SLQ_E_METADATA, "%s: metadata is not valid JSON", slq_path);
     const cJSON *prov = cJSON_GetObjectItemCaseSensitive(root, "provenance");
     const cJSON *tens = cJSON_GetObjectItemCaseSensitive(prov, "tensors");
     if (!cJSON_IsObject(tens) || !tens->child) {
@@ -60,26 +53,26 @@ slq_status slq_provenance_check(const char *slq_path, const char *ref_path,
         unsigned long long want;
         char *end;
         if (!cJSON_IsString(e) || strlen(e->valuestring) != 16) {
-            s = fail(err, SLQ_E_METADATA, "provenance hash of tensor %s is not 16 hex digits",
+            s = slq_fail(err, SLQ_E_METADATA, "provenance hash of tensor %s is not 16 hex digits",
                      e->string);
             break;
         }
         want = strtoull(e->valuestring, &end, 16);
         if (*end) {
-            s = fail(err, SLQ_E_METADATA, "provenance hash of tensor %s is not 16 hex digits",
+            s = slq_fail(err, SLQ_E_METADATA, "provenance hash of tensor %s is not 16 hex digits",
                      e->string);
             break;
         }
         size_t idx;
         if (slq_st_find(st, e->string, &idx) != SLQ_OK) {
-            s = fail(err, SLQ_E_NOTFOUND,
+            s = slq_fail(err, SLQ_E_NOTFOUND,
                      "the compressed file was not made from this reference: tensor %s is "
                      "missing from the reference", e->string);
             break;
         }
         const slq_st_tensor *t = slq_st_at(st, idx);
         if ((unsigned long long)XXH3_64bits(t->data, (size_t)t->nbytes) != want) {
-            s = fail(err, SLQ_E_CHECKSUM,
+            s = slq_fail(err, SLQ_E_CHECKSUM,
                      "the compressed file was not made from this reference: tensor %s differs",
                      e->string);
             break;

@@ -590,9 +590,9 @@ slq_status slq_tokenizer_load(const char *json_text, size_t len, slq_tokenizer *
 {
     if (!json_text || !out) return slq_fail(err, SLQ_E_ARG, "tokenizer load: NULL argument");
     *out = NULL;
-    cJSON *root = cJSON_ParseWithLength(json_text, len);
+    const char *at = NULL;
+    cJSON *root = slq_json_parse(json_text, len, 0, &at);
     if (!root) {
-        const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= json_text && at <= json_text + len ? (size_t)(at - json_text) : 0;
         return slq_fail(err, SLQ_E_METADATA, "tokenizer.json: malformed JSON near byte %zu", off);
     }

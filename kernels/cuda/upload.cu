@@ -216,6 +216,8 @@ extern "C" slq_status slq_cuda_upload(const slq_tensor_info *in,
     const char *name = in->name ? in->name : "";
     if (in->encoding != SLQ_ENC_INTGRID)
         return slq_cuda_fail(err, SLQ_E_UNSUPPORTED, "tensor '%s': only intgrid tensors run on CUDA", name);
+    if (in->grid != SLQ_GRID_AFFINE) /* w = s G_b[q] (spec §5.6): no kernel decodes it yet */
+        return slq_cuda_fail(err, SLQ_E_UNSUPPORTED, "tensor '%s': normal-lloyd-max grids do not run on CUDA yet", name);
     if (in->ndim < 1 || in->ndim > SLQ_MAX_DIMS)
         return slq_cuda_fail(err, SLQ_E_ARG, "tensor '%s': ndim %d", name, in->ndim);
     Src s;

@@ -27,8 +27,8 @@ MAGIC = b"\x89SLQ\r\n\x1a\n"
 HEADER_SIZE = 128
 RECORD_SIZE = 40
 FEATURES = {0: "zstd", 1: "intgrid", 2: "mask_bitmap", 3: "mask_nm", 4: "hadamard",
-            5: "mxfp4", 6: "nvfp4", 7: "zero_float"}
-IMPLEMENTED = {0, 1, 2, 3, 4, 7}
+            5: "mxfp4", 6: "nvfp4", 7: "zero_float", 8: "grid_table"}
+IMPLEMENTED = {0, 1, 2, 3, 4, 5, 6, 7, 8}
 DTYPE_SIZE = {"F32": 4, "F16": 2, "BF16": 2}
 GROUP_SIZES = (0, 16, 32, 64, 128, 256)
 MAX_METADATA = 256 << 20  # §9
@@ -191,6 +191,118 @@ def unrotate_row(row_bits, block, signs):
             h *= 2
         out.extend(float_to_f32_bits(signs[k + i] * (c * y[i])) for i in range(block))
     return out
+
+
+# ------------------------------------------------------------ §5.6 normal grids
+
+def _cell_prob(a, b):
+    """Phi(b) - Phi(a) without cancellation in the tails."""
+    r = math.sqrt(0.5)
+    if a >= 0:
+        return 0.5 * (math.erfc(a * r) - math.erfc(b * r))
+    if b <= 0:
+        return 0.5 * (math.erfc(-b * r) - math.erfc(-a * r))
+    return 1 - 0.5 * math.erfc(b * r) - 0.5 * math.erfc(-a * r)
+
+
+def _pdf(x):
+    return 0.0 if math.isinf(x) else math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def lloyd_max_normal(n):
+    """The n-point Lloyd-Max quantizer of N(0, 1) from its defining equations (§5.6):
+    every point the centroid of its cell, cells bounded by midpoints.  Solved by Newton's
+    method on the (tridiagonal) system, from points spread like N(0, 3)."""
+    def residual(c):
+        F, lo, di, up = [], [], [], []
+        for i in range(n):
+            a = (c[i - 1] + c[i]) / 2 if i else -math.inf
+            b = (c[i] + c[i + 1]) / 2 if i < n - 1 else math.inf
+            P = _cell_prob(a, b)
+            T = (_pdf(a) - _pdf(b)) / P
+            da = 0.0 if math.isinf(a) else _pdf(a) * (T - a) / P
+            db = 0.0 if math.isinf(b) else _pdf(b) * (b - T) / P
+            F.append(c[i] - T)
+            lo.append(-da / 2)
+            up.append(-db / 2)
+            di.append(1 - (da + db) / 2)
+        return F, lo, di, up
+
+    def inv_cdf(p):
+        lo, hi = -40.0, 40.0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if _cell_prob(-math.inf, mid) < p:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    c = [math.sqrt(3) * inv_cdf((i + 0.5) / n) for i in range(n)]
+    F, lo, di, up = residual(c)
+    res = max(abs(f) for f in F)
+    for _ in range(100):
+        if res <= 1e-15:
+            break
+        cp, dp = [0.0] * n, [0.0] * n  # Thomas algorithm for J x = F
+        cp[0], dp[0] = up[0] / di[0], F[0] / di[0]
+        for i in range(1, n):
+            m = di[i] - lo[i] * cp[i - 1]
+            cp[i], dp[i] = up[i] / m, (F[i] - lo[i] * dp[i - 1]) / m
+        x = [0.0] * n
+        x[-1] = dp[-1]
+        for i in range(n - 2, -1, -1):
+            x[i] = dp[i] - cp[i] * x[i + 1]
+        step, better = 1.0, None
+        for _ in range(40):
+            trial = [c[i] - step * x[i] for i in range(n)]
+            if all(trial[i] > trial[i - 1] for i in range(1, n)):
+                tF = residual(trial)
+                tres = max(abs(f) for f in tF[0])
+                if tres < res:
+                    better = (trial, tF, tres)
+                    break
+            step /= 2
+        if better is None:
+            break
+        c, (F, lo, di, up), res = better[0], better[1], better[2]
+    if res > 1e-12:
+        raise SlqError("Lloyd-Max iteration for %d points did not converge" % n)
+    for i in range(n // 2):  # exact symmetry
+        m = (c[n - 1 - i] - c[i]) / 2
+        c[i], c[n - 1 - i] = -m, m
+    return [f32_bits_to_float(float_to_f32_bits(v)) for v in c]
+
+
+_GRIDS = {}
+
+
+def normal_grid(bits):
+    if bits not in _GRIDS:
+        _GRIDS[bits] = lloyd_max_normal(1 << bits)
+    return _GRIDS[bits]
+
+
+# ------------------------------------------------------------ §7 FP4 number formats
+
+E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
+
+
+def e2m1_value(code):
+    m = E2M1[code & 7]
+    return -m if code & 8 else m
+
+
+def e8m0_value(e):
+    return None if e == 255 else math.ldexp(1.0, e - 127)  # None = NaN
+
+
+def e4m3_value(byte):
+    e, m = (byte >> 3) & 15, byte & 7
+    if e == 15 and m == 7:
+        return None
+    v = math.ldexp(8 + m, e - 10) if e else math.ldexp(m, -9)
+    return -v if byte & 0x80 else v
 
 
 # ------------------------------------------------------------ the reader
@@ -409,6 +521,17 @@ class SlqFile:
                 fail("dtype %r is not F32, F16 or BF16" % (dtype,))
             t["dtype"] = dtype
             sizes = {"data": rows * cols * DTYPE_SIZE[dtype]}
+        elif enc in ("mxfp4", "nvfp4"):
+            for k in ("dtype", "bits", "group_size", "scale_dtype", "zero_point", "nnz", "mask",
+                      "grid"):
+                if k in e:
+                    fail("member %r does not apply to %s (§5)" % (k, enc))
+            K = 32 if enc == "mxfp4" else 16
+            t["features"] |= 1 << 5 if enc == "mxfp4" else 1 << 6
+            t.update(block=K, bpr=-(-cols // K), rotation=self._rotation(e, cols, t, fail))
+            sizes = {"codes": -(-rows * cols * 4 // 8), "scales": rows * t["bpr"]}
+            if enc == "nvfp4":
+                sizes["tensor_scale"] = 4
         elif enc == "intgrid":
             t["features"] |= 2
             b, g, sd, zp, nnz = (e.get(k) for k in ("bits", "group_size", "scale_dtype",
@@ -425,8 +548,15 @@ class SlqFile:
                 fail("nnz missing")
             G = g or cols
             gpr = -(-cols // G)
+            grid = e.get("grid")
+            if grid is not None:
+                if grid != "normal-lloyd-max":
+                    fail("grid %r is not normal-lloyd-max" % (grid,))
+                if zp != "none":
+                    fail("grid normal-lloyd-max needs zero_point none")
+                t["features"] |= 1 << 8
             t.update(bits=b, group=G, gpr=gpr, scale_dtype=sd, zero_point=zp, nnz=nnz,
-                     mask=None, rotation=None)
+                     mask=None, rotation=None, grid=grid)
             sizes = {"codes": -(-nnz * b // 8), "scales": rows * gpr * DTYPE_SIZE[sd]}
             if zp == "int":
                 sizes["zeros"] = -(-rows * gpr * b // 8)
@@ -457,24 +587,72 @@ class SlqFile:
                 sizes["mask"] = -(-rows * (cols // mm) * rb // 8)
             else:
                 fail("mask %r is neither bitmap nor nm" % (mask,))
-            rot = e.get("rotation")
-            if rot is not None:
-                t["features"] |= 1 << 4
-                B, seed = (rot.get("block"), rot.get("seed")) if isinstance(rot, dict) else (0, 0)
-                if not isinstance(rot, dict) or rot.get("kind") != "hadamard":
-                    fail("rotation %r is not hadamard" % (rot,))
-                if not _is_int(B) or B < 2 or B & (B - 1) or cols % B:
-                    fail("rotation block %r not a power of two >= 2 dividing cols" % (B,))
-                if (not isinstance(seed, str) or len(seed) != 16
-                        or any(ch not in "0123456789abcdef" for ch in seed)):
-                    fail("rotation seed %r not 16 lowercase hex digits" % (seed,))
-                t["rotation"] = (B, int(seed, 16))
+            t["rotation"] = self._rotation(e, cols, t, fail)
         else:
             fail("encoding %r not supported by this reader" % (enc,))
         if set(secs) != set(sizes):
             fail("section roles %s, expected %s" % (sorted(secs), sorted(sizes)))
         t["sizes"] = sizes
         return t
+
+    @staticmethod
+    def _rotation(e, cols, t, fail):
+        """The optional rotation member (§5.4) as (B, seed), or None."""
+        rot = e.get("rotation")
+        if rot is None:
+            return None
+        t["features"] |= 1 << 4
+        B, seed = (rot.get("block"), rot.get("seed")) if isinstance(rot, dict) else (0, 0)
+        if not isinstance(rot, dict) or rot.get("kind") != "hadamard":
+            fail("rotation %r is not hadamard" % (rot,))
+        if not _is_int(B) or B < 2 or B & (B - 1) or cols % B:
+            fail("rotation block %r not a power of two >= 2 dividing cols" % (B,))
+        if (not isinstance(seed, str) or len(seed) != 16
+                or any(ch not in "0123456789abcdef" for ch in seed)):
+            fail("rotation seed %r not 16 lowercase hex digits" % (seed,))
+        return (B, int(seed, 16))
+
+    def _unrotate(self, t, out):
+        if t["rotation"] is None:
+            return out
+        rows, cols = t["rows"], t["cols"]
+        B, seed = t["rotation"]
+        signs = rotation_signs(seed, cols)
+        rot = []
+        for r in range(rows):
+            rot.extend(unrotate_row(out[r * cols:(r + 1) * cols], B, signs))
+        return rot
+
+    def decode_fp4(self, t):
+        """§7.3: mxfp4 / nvfp4 to float32 bit patterns."""
+        rows, cols, K, bpr = t["rows"], t["cols"], t["block"], t["bpr"]
+        n = rows * cols
+        codes = unpack(self.section_bytes(t["sections"]["codes"]), n, 4)
+        craw = self.section_bytes(t["sections"]["codes"])
+        if n % 2 and craw[-1] >> 4:
+            self.fail("tensor %r: unused high nibble of the last codes byte is not 0" % t["name"])
+        sraw = self.section_bytes(t["sections"]["scales"])
+        mx = t["encoding"] == "mxfp4"
+        if not mx:
+            (tb,) = struct.unpack("<I", self.section_bytes(t["sections"]["tensor_scale"]))
+            ts = f32_bits_to_float(tb)
+            if not (math.isfinite(ts) and ts > 0):
+                self.fail("tensor %r: nvfp4 tensor scale %r not finite and positive"
+                          % (t["name"], ts))
+        out = []
+        for r in range(rows):
+            for c in range(cols):
+                sb = sraw[r * bpr + c // K]
+                s = e8m0_value(sb) if mx else e4m3_value(sb)
+                if s is None:
+                    out.append(0x7FC00000)
+                    continue
+                # v * s is exact in binary64 (and in binary32 unless it overflows); for
+                # nvfp4 p * t rounds once, and binary64 then binary32 equals one binary32
+                # rounding because p * t has at most 6 + 24 significant bits.
+                p = e2m1_value(codes[r * cols + c]) * s
+                out.append(float_to_f32_bits(p if mx else p * ts))
+        return self._unrotate(t, out)
 
     # §5, §11 step 8
     def decode(self, t):
@@ -483,6 +661,8 @@ class SlqFile:
         if t["encoding"] == "dense":
             raw = self.section_bytes(t["sections"]["data"])
             return [dtype_to_f32_bits(t["dtype"], raw, i) for i in range(rows * cols)]
+        if t["encoding"] in ("mxfp4", "nvfp4"):
+            return self.decode_fp4(t)
         fail = lambda msg: self.fail("tensor %r: %s" % (t["name"], msg))  # noqa: E731
         b, G, gpr, sd, zp = t["bits"], t["group"], t["gpr"], t["scale_dtype"], t["zero_point"]
         codes = unpack(self.section_bytes(t["sections"]["codes"]), t["nnz"], b)
@@ -514,6 +694,7 @@ class SlqFile:
         out = []
         ci = 0
         half = 1 << (b - 1)
+        table = normal_grid(b) if t["grid"] else None
         for r in range(rows):
             for c in range(cols):
                 if keep is not None and not keep[r * cols + c]:
@@ -526,7 +707,9 @@ class SlqFile:
                 # Products and differences of float32 operands are exact or correctly
                 # double-rounded in binary64 (53 >= 2*24+2), so rounding the binary64
                 # result to binary32 gives the float32 operation's result.
-                if zp == "none":
+                if table is not None:
+                    w = s * table[q]  # §5.6, both operands float32: exact in binary64
+                elif zp == "none":
                     w = s * (q - half)
                 elif zp == "int":
                     w = s * (q - zeros[gi])
@@ -534,14 +717,7 @@ class SlqFile:
                     d = f32_bits_to_float(float_to_f32_bits(q - zeros[gi]))
                     w = s * d
                 out.append(float_to_f32_bits(w))
-        if t["rotation"] is not None:
-            B, seed = t["rotation"]
-            signs = rotation_signs(seed, cols)
-            rot = []
-            for r in range(rows):
-                rot.extend(unrotate_row(out[r * cols:(r + 1) * cols], B, signs))
-            out = rot
-        return out
+        return self._unrotate(t, out)
 
 
 def main(argv):
