@@ -113,8 +113,9 @@ slq_status slq_q_rotate_hessian(double *h, uint64_t n, uint64_t block, uint64_t 
 int slq_qmethod_needs_hessian(slq_qmethod m);
 
 /* Calibration statistics.  GPTQ and SparseGPT need the Hessian (SLQ_E_ARG
- * without it); RTN does not use it for quantizing but, like the others,
- * reports the output error on it when given.  NULL = none. */
+ * without it); the other methods do not use it for quantizing but report
+ * the output error on it when given (for unrotated affine-grid results).
+ * NULL = none. */
 typedef struct slq_qstats {
     const double *hessian;  /* H = 2 X^T X (cols x cols, row-major, symmetric), or NULL */
     uint64_t nsamples;      /* number of input vectors accumulated into it */
