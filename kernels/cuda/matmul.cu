@@ -428,14 +428,18 @@ __device__ __forceinline__ void fast4_sb(const uint4 &cw, const uint4 (&x)[NT][2
 }
 
 /* One warp: row tile `tile`, K slice s of S (contiguous units of SPG
- * superblocks, SPG dividing nsb; a unit lies in one group). */
+ * superblocks, SPG dividing nsb; a unit lies in one group).  The ring holds
+ * the codes of D superblocks and the (scale, zero) words of their D/SPG
+ * units, all requested before the first is used, so that a warp waits for
+ * device memory about once per ring (not once per group for the scales). */
 template <int NT, int SPG, int D>
 __device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S, int lane,
                                            float (&acc)[NT][4])
 {
+    constexpr int DU = D / SPG;
     const int nu = a.nsb / SPG;
-    const int u0 = (int)((long long)s * nu / S), u1 = (int)((long long)(s + 1) * nu / S);
-    const int cnt = (u1 - u0) * SPG; /* superblocks */
+    const int u0 = s * nu / S, u1 = (s + 1) * nu / S; /* < 2^31: s < 512, nu < 2^18 */
+    const int cnt = (u1 - u0) * SPG;                   /* superblocks */
     if (cnt <= 0) return;
     const int j0 = u0 * SPG;
     const uint4 *pw = reinterpret_cast<const uint4 *>(a.codes) + ((size_t)tile * a.nsb + j0) * 32 + lane;
@@ -448,20 +452,35 @@ __device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S
         px[nt] = reinterpret_cast<const uint4 *>(a.x + (size_t)(xv[nt] ? n : 0) * a.cols + j0 * 64 +
                                                  (lane & 3) * 16);
     }
+    /* (scale, zero) of rows r0 and r0 + 8 of unit u: psz[(g(u) * 16)], +8 */
     const uint32_t *psz = static_cast<const uint32_t *>(a.sz) + (size_t)tile * a.gpr * 16 + (lane >> 2);
+    const int gsh = a.gshift - 6; /* group of superblock j: j >> gsh (gshift 31: 0) */
     uint4 st[D];
+    uint32_t zs[DU][2];
 #pragma unroll
     for (int v = 0; v < D; v++)
         if (v < cnt) st[v] = __ldcs(pw + v * 32);
+#pragma unroll
+    for (int u = 0; u < DU; u++)
+        if (u * SPG < cnt) {
+            const uint32_t *p = psz + (size_t)(((j0 + u * SPG) >> gsh) * 16);
+            zs[u][0] = __ldg(p);
+            zs[u][1] = __ldg(p + 8);
+        }
     for (int i0 = 0; i0 < cnt; i0 += D) {
 #pragma unroll
-        for (int uu = 0; uu < D / SPG; uu++) {
+        for (int uu = 0; uu < DU; uu++) {
             const int i = i0 + uu * SPG;
             if (i < cnt) {
-                const int g = ((j0 + i) * 64) >> a.gshift;
-                const __half2 h0 = bits_h2(__ldg(psz + g * 16)), h1 = bits_h2(__ldg(psz + g * 16 + 8));
+                const __half2 h0 = bits_h2(zs[uu][0]), h1 = bits_h2(zs[uu][1]);
                 const __half2 zz0 = __hadd2(__high2half2(h0), __float2half2_rn(1024.f));
                 const __half2 zz16 = __hfma2(__high2half2(h1), __float2half2_rn(16.f), __float2half2_rn(1024.f));
+                const float sc0 = __low2float(h0), sc1 = __low2float(h1) * 0.0625f;
+                if (i + D < cnt) {
+                    const uint32_t *p = psz + (size_t)(((j0 + i + D) >> gsh) * 16);
+                    zs[uu][0] = __ldg(p);
+                    zs[uu][1] = __ldg(p + 8);
+                }
                 float part[NT][4];
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) part[nt][0] = part[nt][1] = part[nt][2] = part[nt][3] = 0.f;
@@ -477,7 +496,6 @@ __device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S
                     fast4_sb<NT>(st[uu * SPG + v], xr, zz0, zz16, part);
                     if (i + v + D < cnt) st[uu * SPG + v] = __ldcs(pw + (i + v + D) * 32);
                 }
-                const float sc0 = __low2float(h0), sc1 = __low2float(h1) * 0.0625f;
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) {
                     acc[nt][0] = __fmaf_rn(sc0, part[nt][0], acc[nt][0]);
@@ -490,12 +508,30 @@ __device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S
     }
 }
 
-template <int NT, int SPG, int D>
-__global__ void __launch_bounds__(kWarps * 32, NT == 1 ? 4 : 2) k_fast4(const Args a)
+/* 16 warps per block: rt row tiles x 16/rt K slices (more slices per block
+ * than the general kernel, so that small matrices need no split across
+ * blocks).  Reduction after the K loop, once: every warp writes its
+ * partial sums to shared memory and each of the rt·NT·128 outputs of the
+ * block is summed over the K slices by one thread (in slice order), then
+ * stored, or with ksplit > 1 written to the workspace; the last block of a
+ * row tile to arrive (counter per tile) adds the ksplit partials in slice
+ * order, so the result does not depend on the order in which blocks finish. */
+constexpr int kFastWarps = 16;
+
+__device__ __forceinline__ void store_out(const Args &a, int tile, int idx, float v)
 {
-    __shared__ float red[kWarps][NT * 4][32];
+    const int nt = idx >> 7, i = (idx >> 5) & 3, l = idx & 31;
+    store_y(a, nt * 8 + (l & 3) * 2 + (i & 1), tile * 16 + (l >> 2) + 8 * (i >> 1), v);
+}
+
+template <int NT, int SPG, int D>
+__global__ void __launch_bounds__(kFastWarps * 32, NT == 1 ? 2 : 1) k_fast4(const Args a)
+{
+    constexpr int per = NT * 128; /* outputs of one row tile */
+    __shared__ float red[kFastWarps * per];
+    __shared__ int last[8];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int kslices = kWarps / a.rt;
+    const int kslices = kFastWarps / a.rt;
     const int ks = warp % kslices;
     const int tile = blockIdx.x * a.rt + warp / kslices;
     float acc[NT][4];
@@ -503,15 +539,44 @@ __global__ void __launch_bounds__(kWarps * 32, NT == 1 ? 4 : 2) k_fast4(const Ar
     for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
     if (tile < a.ntiles)
         fast4_warp<NT, SPG, D>(a, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
-    finish<NT>(a, red, warp, lane, ks, kslices, tile, acc);
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) red[warp * per + (nt * 4 + i) * 32 + lane] = acc[nt][i];
+    __syncthreads();
+    for (int t = threadIdx.x; t < a.rt * per; t += kFastWarps * 32) {
+        const int tl = t / per, idx = t - tl * per, tt = blockIdx.x * a.rt + tl;
+        float v = 0.f;
+        for (int k = 0; k < kslices; k++) v += red[(tl * kslices + k) * per + idx];
+        if (tt >= a.ntiles) continue;
+        if (a.ksplit > 1) __stcg(a.ws + ((size_t)blockIdx.y * a.ntiles + tt) * per + idx, v);
+        else store_out(a, tt, idx, v);
+    }
+    if (a.ksplit == 1) return;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x < a.rt) {
+        const int tt = blockIdx.x * a.rt + threadIdx.x;
+        last[threadIdx.x] = tt < a.ntiles && atomicAdd(a.counters + tt, 1u) == (unsigned)a.ksplit - 1;
+    }
+    __syncthreads();
+    for (int t = threadIdx.x; t < a.rt * per; t += kFastWarps * 32) {
+        const int tl = t / per, idx = t - tl * per, tt = blockIdx.x * a.rt + tl;
+        if (!last[tl]) continue;
+        __threadfence();
+        float v = 0.f;
+        for (int s2 = 0; s2 < a.ksplit; s2++) v += __ldcg(a.ws + ((size_t)s2 * a.ntiles + tt) * per + idx);
+        store_out(a, tt, idx, v);
+    }
+    if (threadIdx.x < a.rt && last[threadIdx.x]) a.counters[blockIdx.x * a.rt + threadIdx.x] = 0;
 }
 
 template <int NT>
 void launch_fast4(const Args &a, int spg, dim3 grid, cudaStream_t st)
 {
-    if (spg == 4) k_fast4<NT, 4, 4><<<grid, kWarps * 32, 0, st>>>(a);
-    else if (spg == 2) k_fast4<NT, 2, 4><<<grid, kWarps * 32, 0, st>>>(a);
-    else k_fast4<NT, 1, 4><<<grid, kWarps * 32, 0, st>>>(a);
+    if (spg == 4) k_fast4<NT, 4, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
+    else if (spg == 2) k_fast4<NT, 2, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
+    else k_fast4<NT, 1, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
 }
 
 template <int B, int R>
@@ -544,19 +609,6 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     /* 4-bit fast path: see k_fast4. */
     const bool fast = !generic && t->bits == 4 && x_dtype == SLQ_F16 && t->sz_half && t->group >= 64 &&
                       nt <= 2;
-    if (rt == 0) {
-        /* batch <= 16: one row tile per block (the codes dominate and the
-         * activations of a K slice are read from L1); larger batches: more
-         * row tiles per block so that they share activations in L1, while
-         * keeping >= 2 blocks per SM.  The bench sweeps rt to tune this. */
-        rt = 1;
-        if (nt > 2)
-            while (rt < 8 && (t->ntiles + 2 * rt - 1) / (2 * rt) >= 2 * t->sms) rt *= 2;
-    }
-    if (rt != 1 && rt != 2 && rt != 4 && rt != 8)
-        return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: row tiles per block %d not 1, 2, 4 or 8", rt);
-    const int kslices = kWarps / rt;
-    const int bx = (t->ntiles + rt - 1) / rt;
     /* Fast path: K in units of spg superblocks, each inside one group. */
     int spg = 1;
     if (fast) {
@@ -564,6 +616,26 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
         if (spg > 4) spg = 4;
         while (t->nsb % spg) spg /= 2;
     }
+    const int slots = fast ? (nt == 1 ? 2 : 1) * t->sms : 0; /* resident fast blocks */
+    if (rt == 0) {
+        rt = 1;
+        if (fast) {
+            /* Fewest row tiles per block that give one wave of blocks (a
+             * warp then streams a longer contiguous K range), at most 4. */
+            while (rt < 4 && (t->ntiles + rt - 1) / rt > slots) rt *= 2;
+        } else if (nt > 2) {
+            /* batch <= 16: one row tile per block (the codes dominate and
+             * the activations of a K slice are read from L1); larger
+             * batches: more row tiles per block so that they share
+             * activations in L1, while keeping >= 2 blocks per SM.  The
+             * bench sweeps rt to tune this. */
+            while (rt < 8 && (t->ntiles + 2 * rt - 1) / (2 * rt) >= 2 * t->sms) rt *= 2;
+        }
+    }
+    if (rt != 1 && rt != 2 && rt != 4 && rt != 8)
+        return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: row tiles per block %d not 1, 2, 4 or 8", rt);
+    const int kslices = (fast ? kFastWarps : kWarps) / rt;
+    const int bx = (t->ntiles + rt - 1) / rt;
     /* Split-K across blocks: at most what the workspace holds for this
      * batch's n-tiles and no more slices than superblocks (units). */
     int cap = t->ws_ksplit > 1 ? t->ws_ksplit * 2 / nt : 1;
@@ -571,11 +643,11 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     const int sb_cap = (t->nsb / spg + kslices - 1) / kslices;
     if (cap > sb_cap) cap = sb_cap;
     if (ksplit == 0) {
-        /* Too few blocks to give every SM its resident blocks (2 for the
-         * general kernel and batch 9..16, 4 for the fast one at batch <= 8): split K so that the
-         * blocks still fit in one wave. */
-        const int per_sm = fast && nt == 1 ? 4 : 2;
-        ksplit = bx >= (fast ? per_sm : 1) * t->sms ? 1 : per_sm * t->sms / bx;
+        /* Too few blocks to fill the GPU: split K so that the blocks still
+         * fit in one wave (2 blocks per SM for the general kernel; the fast
+         * kernel's resident blocks, and only when at most half are used). */
+        if (fast) ksplit = 2 * bx > slots ? 1 : slots / bx;
+        else ksplit = bx >= t->sms ? 1 : 2 * t->sms / bx;
     }
     if (ksplit > cap) ksplit = cap;
     if (ksplit < 1) ksplit = 1;
