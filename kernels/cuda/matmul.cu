@@ -427,22 +427,20 @@ __device__ __forceinline__ void fast4_sb(const uint4 &cw, const uint4 (&x)[NT][2
     }
 }
 
-constexpr int kFastWarps = 16; /* warps per block of the fast kernel */
-
 /* One warp: row tile `tile`, K slice s of S (contiguous units of SPG
  * superblocks, SPG dividing nsb; a unit lies in one group).  The ring holds
  * the codes of D superblocks and the (scale, zero) words of their D/SPG
  * units, all requested before the first is used, so that a warp waits for
  * device memory about once per ring (not once per group for the scales). */
-template <int NT, int SPG, int D, bool XS>
-__device__ __forceinline__ void fast4_warp(const Args &a, bool valid, int tile, int s, int S, int lane,
-                                           uint4 *xs, float (&acc)[NT][4])
+template <int NT, int SPG, int D>
+__device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S, int lane,
+                                           float (&acc)[NT][4])
 {
     constexpr int DU = D / SPG;
     const int nu = a.nsb / SPG;
     const int u0 = s * nu / S, u1 = (s + 1) * nu / S; /* < 2^31: s < 512, nu < 2^18 */
-    const int cnt = valid ? (u1 - u0) * SPG : 0;       /* superblocks */
-    if (!XS && cnt <= 0) return;
+    const int cnt = (u1 - u0) * SPG;                   /* superblocks */
+    if (cnt <= 0) return;
     const int j0 = u0 * SPG;
     const uint4 *pw = reinterpret_cast<const uint4 *>(a.codes) + ((size_t)tile * a.nsb + j0) * 32 + lane;
     const uint4 *px[NT];
@@ -469,26 +467,6 @@ __device__ __forceinline__ void fast4_warp(const Args &a, bool valid, int tile, 
             zs[u][0] = __ldg(p);
             zs[u][1] = __ldg(p + 8);
         }
-    /* XS (batch <= 8, small K range): the block's activations are staged in
-     * shared memory once, after the ring's loads are issued, so the loop
-     * waits on no global activation loads.  Row stride len8 + 1 uint4;
-     * px then points into shared memory. */
-    if (XS) {
-        const int kslices = kFastWarps / a.rt;
-        const int jb0 = (int)blockIdx.y * kslices * nu / S * SPG;
-        const int len8 = ((int)(blockIdx.y + 1) * kslices * nu / S * SPG - jb0) * 8;
-        for (int t = threadIdx.x; t < a.batch * len8; t += kFastWarps * 32) {
-            const int n = t / len8, c = t - n * len8;
-            xs[n * (len8 + 1) + c] = __ldg(reinterpret_cast<const uint4 *>(a.x + (size_t)n * a.cols + jb0 * 64) + c);
-        }
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-            const int n = nt * 8 + (lane >> 2);
-            px[nt] = xs + (n < a.batch ? n : 0) * (len8 + 1) + (j0 - jb0) * 8 + (lane & 3) * 2;
-        }
-        __syncthreads();
-        if (cnt <= 0) return;
-    }
     for (int i0 = 0; i0 < cnt; i0 += D) {
 #pragma unroll
         for (int uu = 0; uu < DU; uu++) {
@@ -512,13 +490,8 @@ __device__ __forceinline__ void fast4_warp(const Args &a, bool valid, int tile, 
 #pragma unroll
                     for (int nt = 0; nt < NT; nt++) {
                         const uint4 *p = px[nt] + (i + v) * 8;
-                        if (XS) { /* shared memory: plain loads */
-                            xr[nt][0] = xv[nt] ? p[0] : make_uint4(0, 0, 0, 0);
-                            xr[nt][1] = xv[nt] ? p[1] : make_uint4(0, 0, 0, 0);
-                        } else {
-                            xr[nt][0] = xv[nt] ? __ldg(p) : make_uint4(0, 0, 0, 0);
-                            xr[nt][1] = xv[nt] ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
-                        }
+                        xr[nt][0] = xv[nt] ? __ldg(p) : make_uint4(0, 0, 0, 0);
+                        xr[nt][1] = xv[nt] ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
                     }
                     fast4_sb<NT>(st[uu * SPG + v], xr, zz0, zz16, part);
                     if (i + v + D < cnt) st[uu * SPG + v] = __ldcs(pw + (i + v + D) * 32);
@@ -543,6 +516,7 @@ __device__ __forceinline__ void fast4_warp(const Args &a, bool valid, int tile, 
  * stored, or with ksplit > 1 written to the workspace; the last block of a
  * row tile to arrive (counter per tile) adds the ksplit partials in slice
  * order, so the result does not depend on the order in which blocks finish. */
+constexpr int kFastWarps = 16;
 
 __device__ __forceinline__ void store_out(const Args &a, int tile, int idx, float v)
 {
@@ -550,10 +524,9 @@ __device__ __forceinline__ void store_out(const Args &a, int tile, int idx, floa
     store_y(a, nt * 8 + (l & 3) * 2 + (i & 1), tile * 16 + (l >> 2) + 8 * (i >> 1), v);
 }
 
-template <int NT, int SPG, int D, bool XS>
+template <int NT, int SPG, int D>
 __global__ void __launch_bounds__(kFastWarps * 32, NT == 1 ? 2 : 1) k_fast4(const Args a)
 {
-    extern __shared__ uint4 xs[]; /* XS: batch x (K range + 8) activations */
     constexpr int per = NT * 128; /* outputs of one row tile */
     __shared__ float red[kFastWarps * per];
     __shared__ int last[8];
@@ -564,8 +537,8 @@ __global__ void __launch_bounds__(kFastWarps * 32, NT == 1 ? 2 : 1) k_fast4(cons
     float acc[NT][4];
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-    fast4_warp<NT, SPG, D, XS>(a, tile < a.ntiles, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane,
-                               xs, acc);
+    if (tile < a.ntiles)
+        fast4_warp<NT, SPG, D>(a, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
 #pragma unroll
     for (int nt = 0; nt < NT; nt++)
 #pragma unroll
@@ -598,12 +571,12 @@ __global__ void __launch_bounds__(kFastWarps * 32, NT == 1 ? 2 : 1) k_fast4(cons
     if (threadIdx.x < a.rt && last[threadIdx.x]) a.counters[blockIdx.x * a.rt + threadIdx.x] = 0;
 }
 
-template <int NT, bool XS>
-void launch_fast4(const Args &a, int spg, dim3 grid, size_t smem, cudaStream_t st)
+template <int NT>
+void launch_fast4(const Args &a, int spg, dim3 grid, cudaStream_t st)
 {
-    if (spg == 4) k_fast4<NT, 4, 4, XS><<<grid, kFastWarps * 32, smem, st>>>(a);
-    else if (spg == 2) k_fast4<NT, 2, 4, XS><<<grid, kFastWarps * 32, smem, st>>>(a);
-    else k_fast4<NT, 1, 4, XS><<<grid, kFastWarps * 32, smem, st>>>(a);
+    if (spg == 4) k_fast4<NT, 4, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
+    else if (spg == 2) k_fast4<NT, 2, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
+    else k_fast4<NT, 1, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
 }
 
 template <int B, int R>
@@ -701,12 +674,8 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     a.counters = t->counters;
     const dim3 grid(bx, ksplit);
     if (fast) {
-        /* Activations in shared memory when a block's share is <= 32 KB. */
-        const int nu = t->nsb / spg;
-        const size_t xs_bytes = (size_t)batch * (((size_t)nu + ksplit - 1) / ksplit * spg * 8 + 1) * 16;
-        if (nt == 1 && xs_bytes <= 32768) launch_fast4<1, true>(a, spg, grid, xs_bytes, stream);
-        else if (nt == 1) launch_fast4<1, false>(a, spg, grid, 0, stream);
-        else launch_fast4<2, false>(a, spg, grid, 0, stream);
+        if (nt == 1) launch_fast4<1>(a, spg, grid, stream);
+        else launch_fast4<2>(a, spg, grid, stream);
         return slq_cuda_check(cudaGetLastError(), "slq_cuda_matmul: kernel launch", err);
     }
     const int route = x_dtype == SLQ_BF16 ? EXACT_BF16
