@@ -139,5 +139,46 @@ fb=$(jget final_bits "$T/e.json")
 eb=$($INFO --json "$T/e.slq" | tr -d '\n' | sed -n 's/.*"quantized_bits_per_param": \([^,]*\).*/\1/p')
 le "$eb" "$fb" || fail "target-ear file $eb bits > final budget $fb"
 
+# 9. The method axis (--alloc-methods).  (a) A superset of candidates never
+#    predicts a worse loss: every allocation of the subset is feasible for the
+#    superset, and the DP is exact on both (checked), so its optimum over the
+#    superset is <= the subset's (1e-12 relative: printing).  (b) The
+#    candidates' errors are those of actually quantizing: the cached error of
+#    rtn+hadamard b4 g128 for one tensor equals the squared rel_error that a
+#    plain --rotate hadamard conversion reports for it.  (c) The file stores
+#    each tensor as allocated: per-tensor recipe and encoding (alloc_helper
+#    roundtrip), and the allocation really mixes methods.
+SUB="--alloc-methods rtn"
+SUP="--alloc-methods rtn,higgs,rtn+hadamard,mxfp4,nvfp4"
+for x in 3.5 4.0 5.0; do
+    $CONV --json --dry-run $COMMON --sensitivity "$T/s.json" --target-bits $x $SUB "$M" \
+        >"$T/sub$x.json" 2>"$T/sub$x.err" || fail "subset $x: $(cat "$T/sub$x.err")"
+    $CONV --json --dry-run $COMMON --sensitivity "$T/s.json" --target-bits $x $SUP "$M" \
+        >"$T/sup$x.json" 2>"$T/sup$x.err" || fail "superset $x: $(cat "$T/sup$x.err")"
+    [ "$(jget dp "$T/sub$x.json")" = exact ] && [ "$(jget dp "$T/sup$x.json")" = exact ] ||
+        fail "target $x: the DP is not exact, the superset property is not a theorem then"
+    ls=$(jget predicted_loss "$T/sub$x.json")
+    lp=$(jget predicted_loss "$T/sup$x.json")
+    awk -v p="$lp" -v s="$ls" 'BEGIN { exit !(p + 0 <= s * (1 + 1e-12)) }' ||
+        fail "target $x: superset predicts $lp > subset $ls"
+    echo "target $x: predicted loss rtn only $ls, 5 methods $lp"
+done
+grep -q '"rtn+had b4 g128"' "$T/sup4.0.json" && grep -q '"mxfp4"' "$T/sup4.0.json" ||
+    fail "candidate list lacks the methods"
+TN=model.layers.1.mlp.down_proj.weight
+$CONV --json --no-clip-search --rotate hadamard --bits 4 --group-size 128 "$M" "$T/r4.slq" \
+    | tr -d '\n' >"$T/r4.json" || fail "rotated conversion"
+re=$(grep -o "\"name\": *\"$TN\"[^}]*" "$T/r4.json" | grep -o '"rel_error": *[^,}]*' | sed 's/.*://')
+key='"{\\"method\\":\\"rtn\\",\\"bits\\":4,\\"group_size\\":128,\\"sym\\":false,\\"scale_dtype\\":\\"F16\\",\\"clip_search\\":false,\\"rotate\\":\\"hadamard\\",\\"seed\\":\\"0000000000000000\\"}"'
+ce=$(awk -v n="\"$TN\"" -v k="$key" 'index($0, n) { cur = 1 } cur && index($0, k) {
+    sub(/.*: */, ""); sub(/,$/, ""); print; exit }' "$T/s.json")
+[ -n "$re" ] && [ -n "$ce" ] && awk -v r="$re" -v c="$ce" 'BEGIN { d = r * r - c; if (d < 0) d = -d;
+    exit !(d <= 1e-9 * c) }' && echo "cached rtn+had b4 g128 error of $TN: $ce = rel_error^2 ($re^2)" || fail "cached rtn+had error $ce vs conversion rel_error^2 of $re"
+$CONV --json $COMMON --sensitivity "$T/s.json" --target-bits 4.0 $SUP "$M" "$T/sup.slq" \
+    >"$T/sup.json" 2>"$T/sup.err" || fail "superset write: $(cat "$T/sup.err")"
+$H roundtrip "$T/sup.slq" "$T/sup.json" >"$T/rt.txt" || fail "round trip: $(cat "$T/rt.txt")"
+nm=$(grep -o '"tensors":\[.*' "$T/sup.json" | grep -o '"method":"[^"]*","rotate":[a-z]*' | sort -u | wc -l)
+[ "$nm" -ge 2 ] || fail "the 5-method allocation uses only $nm method(s)"
+
 [ "$fails" -eq 0 ] && echo "test_alloc: all passed"
 exit $((fails > 0))
