@@ -4,13 +4,18 @@
  * all in the same run.  Each timing is the median of --runs launches (CUDA
  * events around the kernel alone) after warm-up, with the L2 cache flushed
  * before every launch so that weights come from HBM as in a real decode step.
+ * --flush write (default, the method of bench/results/cuda_gemv_h100_v1.txt):
+ * a cudaMemset of 4 x L2 - L2 is then full of dirty lines, whose write-back
+ * competes with the kernel's reads; --flush read: a kernel reads 4 x L2 -
+ * L2 then holds clean lines, as in decoding, where the previous layers'
+ * weights occupy it.
  * Bandwidth: bytes the kernel must read (derived-layout codes + scales/zeros
  * + activations) / time, as a fraction of a device-to-device cudaMemcpy
  * ((read + written) / time) measured in the same run.
  * Self-check: at batch 16 the F32 outputs of both must agree within the
  * float32 accumulation bound (K/16 + 8)·2^-21·Σ|w||x| (both multiply the
  * same binary16 weights, see matmul.cu), else exit 1.
- * Usage: bench_cuda_gemv [--json] [--runs N] [--no-check] */
+ * Usage: bench_cuda_gemv [--json] [--runs N] [--no-check] [--flush write|read] */
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -53,6 +58,18 @@ static uint64_t rnd64()
 static void *flush_buf;
 static size_t flush_bytes;
 static int runs = 50;
+static bool flush_read = false;
+
+__global__ void k_read_flush(const uint4 *p, size_t n, unsigned *sink)
+{
+    unsigned acc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const uint4 v = p[i];
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (acc == 0x9e3779b9u) *sink = acc; /* keeps the loads; practically never stores */
+}
+static unsigned *flush_sink;
 
 template <typename F>
 static double median_ms(F launch)
@@ -63,7 +80,12 @@ static double median_ms(F launch)
     for (int i = 0; i < 5; i++) launch(); /* warm-up */
     std::vector<float> t;
     for (int i = 0; i < runs; i++) {
-        CU(cudaMemsetAsync(flush_buf, i & 0xff, flush_bytes)); /* evict the weights from L2 */
+        if (flush_read) { /* evict the weights from L2, leaving clean lines */
+            k_read_flush<<<1024, 256>>>(static_cast<const uint4 *>(flush_buf), flush_bytes / 16, flush_sink);
+            CU(cudaGetLastError());
+        } else {
+            CU(cudaMemsetAsync(flush_buf, i & 0xff, flush_bytes)); /* evict the weights from L2 */
+        }
         CU(cudaEventRecord(a));
         launch();
         CU(cudaEventRecord(b));
@@ -91,7 +113,8 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--no-check")) check = false;
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::max(1, atoi(argv[++i]));
-        else { fprintf(stderr, "usage: %s [--json] [--runs N] [--no-check]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--flush") && i + 1 < argc) flush_read = !strcmp(argv[++i], "read");
+        else { fprintf(stderr, "usage: %s [--json] [--runs N] [--no-check] [--flush write|read]\n", argv[0]); return 2; }
     }
     int ndev = 0;
     cudaError_t e = cudaGetDeviceCount(&ndev);
@@ -103,6 +126,8 @@ int main(int argc, char **argv)
     CU(cudaGetDeviceProperties(&prop, 0));
     flush_bytes = (size_t)std::max(prop.l2CacheSize, 1 << 20) * 4;
     CU(cudaMalloc(&flush_buf, flush_bytes));
+    CU(cudaMemset(flush_buf, 1, flush_bytes));
+    CU(cudaMalloc(&flush_sink, 4));
     cublasHandle_t cb;
     CB(cublasCreate(&cb));
 
@@ -121,8 +146,8 @@ int main(int argc, char **argv)
     const int batches[] = {1, 4, 16, 64};
     if (json) printf("{\"device\":\"%s\",\"copy_GBps\":%.1f,\"runs\":%d,\"results\":[", prop.name, copy_gbs, runs);
     else {
-        printf("device %s, device-to-device copy %.1f GB/s (read+write), median of %d runs, L2 flushed\n",
-               prop.name, copy_gbs, runs);
+        printf("device %s, device-to-device copy %.1f GB/s (read+write), median of %d runs, L2 flushed (%s)\n",
+               prop.name, copy_gbs, runs, flush_read ? "read 4 x L2: clean lines" : "memset 4 x L2: dirty lines");
         printf("4-bit g128 int zero-points, F16 scales/activations; time in us\n");
         printf("%-15s %5s %9s %9s %7s %9s %6s %9s %3s\n", "in x out", "batch", "slq", "cuBLAS", "speedup",
                "GB/s", "%copy", "best-rt", "rt");

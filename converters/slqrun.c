@@ -1,7 +1,7 @@
 /* slqrun - generate text with a model (.slq, safetensors, index or folder).
  *
  *   slqrun MODEL -p PROMPT [-n 64] [--temp T] [--top-p P] [--seed S]
- *          [--no-bos] [--stats] [--resident]
+ *          [--no-bos] [--stats] [--resident] [--backend cpu|cuda]
  *
  * The prompt is tokenized with the model's tokenizer (its template's special
  * tokens, e.g. BOS, unless --no-bos), prefilled, then tokens are chosen
@@ -10,6 +10,8 @@
  * SplitMix64 generator seeded by --seed (default 0), so runs reproduce.
  * Text streams to stdout as it is produced; generation stops at EOS or after
  * n tokens.  Speed goes to stderr on a terminal or with --stats.
+ * --backend cuda runs the GPU executor (kernels/cuda/gpu_model.h; packed
+ * intgrid weights stay packed); builds without CUDA refuse it (exit 2).
  */
 #include <getopt.h>
 #include <math.h>
@@ -21,11 +23,14 @@
 #include "model.h"
 #include "slqcli.h"
 #include "tokenizer.h"
+#ifdef SLQ_WITH_CUDA
+#include "gpu_model.h"
+#endif
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: slqrun MODEL -p PROMPT [-n N] [--temp T] [--top-p P] [--seed S] "
-               "[--no-bos] [--stats] [--resident]\n");
+               "[--no-bos] [--stats] [--resident] [--backend cpu|cuda]\n");
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -108,7 +113,7 @@ static size_t stable_len(const char *s, size_t n)
 
 int main(int argc, char **argv)
 {
-    enum { O_TEMP = 256, O_TOPP, O_SEED, O_NOBOS, O_STATS, O_RESIDENT, O_HELP };
+    enum { O_TEMP = 256, O_TOPP, O_SEED, O_NOBOS, O_STATS, O_RESIDENT, O_BACKEND, O_HELP };
     static const struct option lo[] = {{"prompt", required_argument, 0, 'p'},
                                        {"tokens", required_argument, 0, 'n'},
                                        {"temp", required_argument, 0, O_TEMP},
@@ -117,13 +122,14 @@ int main(int argc, char **argv)
                                        {"no-bos", no_argument, 0, O_NOBOS},
                                        {"stats", no_argument, 0, O_STATS},
                                        {"resident", no_argument, 0, O_RESIDENT},
+                                       {"backend", required_argument, 0, O_BACKEND},
                                        {"help", no_argument, 0, O_HELP},
                                        {0, 0, 0, 0}};
     const char *prompt = NULL;
     long n = 64;
     double temp = 0, top_p = 1;
     uint64_t seed = 0;
-    int no_bos = 0, stats = isatty(2), resident = 0, c;
+    int no_bos = 0, stats = isatty(2), resident = 0, gpu = 0, c;
     char *end;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "p:n:", lo, NULL)) != -1) {
@@ -151,6 +157,11 @@ int main(int argc, char **argv)
         case O_NOBOS: no_bos = 1; break;
         case O_STATS: stats = 1; break;
         case O_RESIDENT: resident = 1; break;
+        case O_BACKEND:
+            if (!strcmp(optarg, "cpu")) gpu = 0;
+            else if (!strcmp(optarg, "cuda")) gpu = 1;
+            else return usage_error("--backend takes cpu or cuda, got ", optarg);
+            break;
         case O_HELP: usage(stdout); return 0;
         default: return usage_error("unknown or incomplete option ", argv[optind - 1]);
         }
@@ -158,21 +169,46 @@ int main(int argc, char **argv)
     if (optind != argc - 1) return usage_error("give exactly one MODEL", NULL);
     if (!prompt) return usage_error("-p PROMPT is required", NULL);
     const char *path = argv[optind];
+#ifndef SLQ_WITH_CUDA
+    if (gpu) {
+        fprintf(stderr, "slqrun: built without CUDA: --backend cuda is not available\n");
+        return 2;
+    }
+#endif
 
     slq_error err;
     slq_tokenizer *tk = NULL;
     slq_model *m = NULL;
+#ifdef SLQ_WITH_CUDA
+    slq_gpu_model *gm = NULL;
+#endif
     slq_model_options mo = {resident, 0};
     int32_t *ids = NULL;
     float *logits = NULL;
     cand *buf = NULL;
     char *text = NULL;
     int rc = 1;
-    if (slqcli_load_tokenizer(path, &tk, &err) || slq_model_open(path, &mo, &m, &err)) {
+    if (slqcli_load_tokenizer(path, &tk, &err)) {
         fprintf(stderr, "slqrun: %s\n", err.msg);
         goto out;
     }
-    const slq_decoder_config *cfg = slq_model_config(m);
+    const slq_decoder_config *cfg;
+#ifdef SLQ_WITH_CUDA
+    if (gpu) {
+        if (slq_gpu_model_open(path, NULL, &gm, &err)) {
+            fprintf(stderr, "slqrun: %s\n", err.msg);
+            goto out;
+        }
+        cfg = slq_gpu_model_config(gm);
+    } else
+#endif
+    {
+        if (slq_model_open(path, &mo, &m, &err)) {
+            fprintf(stderr, "slqrun: %s\n", err.msg);
+            goto out;
+        }
+        cfg = slq_model_config(m);
+    }
     size_t V = cfg->vocab_size, np, maxpos = cfg->max_position_embeddings;
     if (cfg->sliding_window && cfg->sliding_window < maxpos) maxpos = cfg->sliding_window;
     if (slq_tokenizer_encode(tk, prompt, strlen(prompt), no_bos ? 0 : SLQ_TOK_ADD_SPECIAL, &ids,
@@ -214,7 +250,13 @@ int main(int argc, char **argv)
     while ((long)ngen < n) {
         const int32_t *in = pos == 0 ? ids : &gen[ngen - 1];
         size_t nin = pos == 0 ? np : 1;
-        if (slq_model_forward_last(m, in, nin, pos, logits, &err)) {
+        slq_status fs;
+#ifdef SLQ_WITH_CUDA
+        if (gm) fs = slq_gpu_model_forward_last(gm, in, nin, pos, logits, &err);
+        else
+#endif
+            fs = slq_model_forward_last(m, in, nin, pos, logits, &err);
+        if (fs) {
             fprintf(stderr, "\nslqrun: %s\n", err.msg);
             rc = 1;
             break;
@@ -268,6 +310,9 @@ out:
     free(logits);
     free(ids);
     slq_model_close(m);
+#ifdef SLQ_WITH_CUDA
+    slq_gpu_model_close(gm);
+#endif
     slq_tokenizer_free(tk);
     return rc;
 }

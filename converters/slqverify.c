@@ -4,6 +4,14 @@
  *   slqverify --ppl MODEL --text FILE [--ctx N] [--max-tokens N] [--json]
  *   slqverify --ear --ref ORIGINAL MODEL --text FILE [--ctx N] [--max-tokens N]
  *             [--json] [--per-position] [--per-layer] [--force]
+ *   common: [--backend cpu|cuda|both]
+ *
+ * --backend: cpu (default) runs the float32 executor (verify/model.h), cuda
+ * the GPU executor (kernels/cuda/gpu_model.h) for every model; both (with
+ * --ppl) runs MODEL on the CPU as the reference p and on the GPU as q and
+ * reports their agreement (EAR, KL, top-1) and the largest absolute logit
+ * difference over the scored positions.  Builds without CUDA refuse cuda
+ * and both with exit status 2.
  *
  * Protocol (both modes): the whole text is tokenized once with the model's
  * tokenizer (its template's special tokens, e.g. BOS, at the start only),
@@ -26,13 +34,18 @@
 #include "slqcli.h"
 #include "tokenizer.h"
 #include "weights.h"
+#ifdef SLQ_WITH_CUDA
+#include "gpu_model.h"
+#endif
 
 #define RESAMPLES 1000
 #define BOOT_SEED 0x5eed5eedull
 #define PER_POSITION_AUTO 4096 /* --json includes per-position EAR up to this many */
 
+enum { BK_CPU = 0, BK_CUDA, BK_BOTH };
+
 typedef struct opts {
-    int ppl, ear, json, per_layer, per_position, force;
+    int ppl, ear, json, per_layer, per_position, force, backend;
     const char *ref, *model, *text;
     size_t ctx, max_tokens;
 } opts;
@@ -42,7 +55,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: slqverify --ppl MODEL --text FILE [--ctx N] [--max-tokens N] [--json]\n"
                "       slqverify --ear --ref ORIGINAL MODEL --text FILE [--ctx N]\n"
                "                 [--max-tokens N] [--json] [--per-position] [--per-layer] "
-               "[--force]\n");
+               "[--force]\n"
+               "       common: [--backend cpu|cuda|both]\n");
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -68,10 +82,56 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* One executor: the CPU's or the GPU's. */
+typedef struct exec {
+    slq_model *cpu;
+#ifdef SLQ_WITH_CUDA
+    slq_gpu_model *gpu;
+#endif
+} exec;
+
+static const slq_decoder_config *exec_config(const exec *e)
+{
+#ifdef SLQ_WITH_CUDA
+    if (e->gpu) return slq_gpu_model_config(e->gpu);
+#endif
+    return slq_model_config(e->cpu);
+}
+
+static void exec_reset(exec *e)
+{
+#ifdef SLQ_WITH_CUDA
+    if (e->gpu) {
+        slq_gpu_model_reset(e->gpu);
+        return;
+    }
+#endif
+    slq_model_reset(e->cpu);
+}
+
+static slq_status exec_forward(exec *e, const int32_t *tok, size_t n, size_t pos0, float *logits,
+                               slq_error *err)
+{
+#ifdef SLQ_WITH_CUDA
+    if (e->gpu) return slq_gpu_model_forward(e->gpu, tok, n, pos0, logits, err);
+#endif
+    return slq_model_forward(e->cpu, tok, n, pos0, logits, err);
+}
+
+static void exec_close(exec *e)
+{
+    if (!e) return;
+#ifdef SLQ_WITH_CUDA
+    slq_gpu_model_close(e->gpu);
+#endif
+    slq_model_close(e->cpu);
+    free(e);
+}
+
 /* Everything one run needs. */
 typedef struct run {
     opts o;
-    slq_model *mp, *mq;     /* reference (or the only model) and compared model */
+    exec *mp, *mq;          /* reference (or the only model) and compared model */
     const slq_decoder_config *cfg;
     int32_t *ids;
     size_t nids, text_tokens;
@@ -80,6 +140,7 @@ typedef struct run {
     slq_layer_errors lerr;
     slq_weights *wp, *wq;
     double seconds;
+    double max_logit_diff;  /* --backend both: largest |p logit - q logit| scored */
 } run;
 
 static int load_ids(run *r, const char *tok_model, slq_error *err)
@@ -93,7 +154,7 @@ static int load_ids(run *r, const char *tok_model, slq_error *err)
         return runtime_error(NULL, err);
     }
     slq_status s = slq_tokenizer_encode(tk, text, len, SLQ_TOK_ADD_SPECIAL, &r->ids, &r->nids, err);
-    if (!s && r->o.ear) {
+    if (!s && r->o.ear && strcmp(tok_model, r->o.model) != 0) {
         /* The compared model must read the text the same way. */
         slq_tokenizer *tq;
         if (slqcli_load_tokenizer(r->o.model, &tq, err) == SLQ_OK) {
@@ -159,16 +220,16 @@ static int score(run *r, slq_error *err)
             rc = runtime_error(NULL, err);
             break;
         }
-        slq_model_reset(r->mp);
-        if (r->mq) slq_model_reset(r->mq);
+        exec_reset(r->mp);
+        if (r->mq) exec_reset(r->mq);
         for (size_t off = 0; off < len && !rc; off += chunk) {
             size_t c = len - off < chunk ? len - off : chunk;
-            if (slq_model_forward(r->mp, tok + off, c, off, lp, err)) {
+            if (exec_forward(r->mp, tok + off, c, off, lp, err)) {
                 if (r->lerr.failed) *err = r->lerr.err;
                 rc = runtime_error(r->o.ref ? r->o.ref : r->o.model, err);
                 break;
             }
-            if (r->mq && slq_model_forward(r->mq, tok + off, c, off, lq, err)) {
+            if (r->mq && exec_forward(r->mq, tok + off, c, off, lq, err)) {
                 rc = runtime_error(r->o.model, err);
                 break;
             }
@@ -176,6 +237,11 @@ static int score(run *r, slq_error *err)
                 slq_pos_metrics m;
                 memset(&m, 0, sizeof m);
                 int32_t next = tok[off + i + 1];
+                if (r->o.backend == BK_BOTH)
+                    for (size_t v = 0; v < V; v++) {
+                        double d = fabs((double)lp[i * V + v] - (double)lq[i * V + v]);
+                        if (!(d <= r->max_logit_diff)) r->max_logit_diff = d; /* NaN sticks */
+                    }
                 slq_status s = r->mq ? slq_pos_compare(lp + i * V, lq + i * V, V, next, &m, err)
                                      : slq_logprob(lp + i * V, V, next, &m.logp_p, err);
                 if (!s) s = slq_metrics_add(&r->acc, &m, err);
@@ -225,6 +291,9 @@ static void print_text(const run *r, const slq_metrics_summary *s)
                s->ear, s->ear_ci.lo, s->ear_ci.hi, s->resamples);
         printf("KL(p||q): %.6g nats per position\n", s->kl);
         printf("top-1 agreement: %.6f\n", s->top1);
+        if (r->o.backend == BK_BOTH)
+            printf("backends: cpu (reference p) vs cuda (q); max |logit difference|: %.6g\n",
+                   r->max_logit_diff);
         if (r->o.per_layer) {
             printf("per-layer relative output error ||X Wq^T - X Wp^T|| / ||X Wp^T||, "
                    "X = the reference's input to the layer:\n");
@@ -243,7 +312,10 @@ static int print_json(const run *r, const slq_metrics_summary *s)
 {
     char proto[512];
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "mode", r->mq ? "ear" : "ppl");
+    static const char *const bk[] = {"cpu", "cuda", "both"};
+    cJSON_AddStringToObject(o, "mode", r->o.ear ? "ear" : "ppl");
+    cJSON_AddStringToObject(o, "backend", bk[r->o.backend]);
+    if (r->o.backend == BK_BOTH) cJSON_AddNumberToObject(o, "max_logit_diff", r->max_logit_diff);
     cJSON_AddStringToObject(o, "model", r->o.model);
     if (r->o.ref) cJSON_AddStringToObject(o, "reference", r->o.ref);
     cJSON_AddStringToObject(o, "text", r->o.text);
@@ -333,22 +405,37 @@ static int check_provenance(const opts *o)
     return 1;
 }
 
-static int open_model(const char *path, slq_model **m, slq_error *err)
+static int open_model(const char *path, int gpu, exec **out, slq_error *err)
 {
-    if (slq_model_open(path, NULL, m, err)) return runtime_error(NULL, err);
+    exec *e = calloc(1, sizeof *e);
+    if (!e) {
+        fprintf(stderr, "slqverify: out of memory\n");
+        return 1;
+    }
+    *out = e;
+#ifdef SLQ_WITH_CUDA
+    if (gpu) {
+        if (slq_gpu_model_open(path, NULL, &e->gpu, err)) return runtime_error(path, err);
+        return 0;
+    }
+#else
+    (void)gpu;
+#endif
+    if (slq_model_open(path, NULL, &e->cpu, err)) return runtime_error(NULL, err);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     enum { O_PPL = 256, O_EAR, O_REF, O_TEXT, O_CTX, O_MAXTOK, O_JSON, O_PERLAYER, O_PERPOS,
-           O_FORCE, O_HELP };
+           O_FORCE, O_BACKEND, O_HELP };
     static const struct option lo[] = {
         {"ppl", no_argument, 0, O_PPL},          {"ear", no_argument, 0, O_EAR},
         {"ref", required_argument, 0, O_REF},    {"text", required_argument, 0, O_TEXT},
         {"ctx", required_argument, 0, O_CTX},    {"max-tokens", required_argument, 0, O_MAXTOK},
         {"json", no_argument, 0, O_JSON},        {"per-layer", no_argument, 0, O_PERLAYER},
         {"per-position", no_argument, 0, O_PERPOS}, {"force", no_argument, 0, O_FORCE},
+        {"backend", required_argument, 0, O_BACKEND},
         {"help", no_argument, 0, O_HELP},        {0, 0, 0, 0}};
     run r;
     memset(&r, 0, sizeof r);
@@ -373,6 +460,12 @@ int main(int argc, char **argv)
         case O_PERLAYER: o->per_layer = 1; break;
         case O_PERPOS: o->per_position = 1; break;
         case O_FORCE: o->force = 1; break;
+        case O_BACKEND:
+            if (!strcmp(optarg, "cpu")) o->backend = BK_CPU;
+            else if (!strcmp(optarg, "cuda")) o->backend = BK_CUDA;
+            else if (!strcmp(optarg, "both")) o->backend = BK_BOTH;
+            else return usage_error("--backend takes cpu, cuda or both, got ", optarg);
+            break;
         case O_HELP: usage(stdout); return 0;
         default:
             return usage_error("unknown or incomplete option ", argv[optind - 1]);
@@ -385,16 +478,28 @@ int main(int argc, char **argv)
     if (o->ear && !o->ref) return usage_error("--ear needs --ref ORIGINAL", NULL);
     if (o->ppl && (o->ref || o->per_layer || o->force || o->per_position))
         return usage_error("--ref, --per-layer, --per-position and --force go with --ear", NULL);
+#ifndef SLQ_WITH_CUDA
+    if (o->backend != BK_CPU) {
+        fprintf(stderr, "slqverify: built without CUDA: --backend %s is not available\n",
+                o->backend == BK_CUDA ? "cuda" : "both");
+        return 2;
+    }
+#endif
+    if (o->backend == BK_BOTH && o->ear)
+        return usage_error("--backend both compares the CPU and GPU executors on one MODEL: "
+                           "use it with --ppl", NULL);
+    if (o->backend != BK_CPU && o->per_layer)
+        return usage_error("--per-layer needs --backend cpu (it observes the CPU executor)", NULL);
 
     slq_error err;
     int rc = 0;
     slq_metrics_init(&r.acc);
     if (o->ear && (rc = check_provenance(o))) return rc;
-    if ((rc = open_model(o->ear ? o->ref : o->model, &r.mp, &err))) goto out;
-    r.cfg = slq_model_config(r.mp);
-    if (o->ear) {
-        if ((rc = open_model(o->model, &r.mq, &err))) goto out;
-        const slq_decoder_config *cq = slq_model_config(r.mq);
+    if ((rc = open_model(o->ear ? o->ref : o->model, o->backend == BK_CUDA, &r.mp, &err))) goto out;
+    r.cfg = exec_config(r.mp);
+    if (o->ear || o->backend == BK_BOTH) {
+        if ((rc = open_model(o->model, o->backend != BK_CPU, &r.mq, &err))) goto out;
+        const slq_decoder_config *cq = exec_config(r.mq);
         if (cq->vocab_size != r.cfg->vocab_size) {
             fprintf(stderr, "slqverify: vocabulary sizes differ (%zu vs %zu)\n",
                     r.cfg->vocab_size, cq->vocab_size);
@@ -425,7 +530,7 @@ int main(int argc, char **argv)
             goto out;
         }
         slq_layer_errors_init(&r.lerr, r.wp, r.wq);
-        slq_model_set_observer(r.mp, slq_layer_errors_observer, &r.lerr);
+        slq_model_set_observer(r.mp->cpu, slq_layer_errors_observer, &r.lerr);
     }
     if ((rc = score(&r, &err))) goto out;
     slq_metrics_summary s;
@@ -443,7 +548,7 @@ out:
     slq_weights_close(r.wq);
     slq_metrics_free(&r.acc);
     free(r.ids);
-    slq_model_close(r.mp);
-    slq_model_close(r.mq);
+    exec_close(r.mp);
+    exec_close(r.mq);
     return rc;
 }

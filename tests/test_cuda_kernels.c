@@ -98,7 +98,7 @@ typedef struct cfg {
     unsigned bits, group;
     slq_zero_kind zero;
     slq_dtype scale, act, ydt;
-    int mask24, rot, rt;
+    int mask24, rot, rt, ks;
 } cfg;
 
 static float scale_of(const uint8_t *p, slq_dtype t, uint64_t i)
@@ -139,9 +139,9 @@ static void run_cfg(const cfg *c, const int *batches, int nb)
     uint8_t *mask = calloc(R * C / 4 * 3 / 8 + 1, 1);
     double *w = calloc(R * C, sizeof *w);
     char desc[256];
-    snprintf(desc, sizeof desc, "%llux%llu b%u g%u zero=%d scale=%s act=%s y=%s mask24=%d rot=%d rt=%d",
+    snprintf(desc, sizeof desc, "%llux%llu b%u g%u zero=%d scale=%s act=%s y=%s mask24=%d rot=%d rt=%d ks=%d",
              (unsigned long long)R, (unsigned long long)C, b, c->group, (int)c->zero, dn(c->scale),
-             dn(c->act), dn(c->ydt), c->mask24, c->rot, c->rt);
+             dn(c->act), dn(c->ydt), c->mask24, c->rot, c->rt, c->ks);
 
     /* Scales around 2^-6 of both signs; zero-points anywhere on the grid. */
     for (uint64_t i = 0; i < R * gpr; i++) {
@@ -257,7 +257,7 @@ static void run_cfg(const cfg *c, const int *batches, int nb)
         CU(cudaMemcpy(dx, hx, (size_t)n * C * 2, cudaMemcpyHostToDevice));
         for (int pass = 0; pass < (c->rot ? 2 : 1); pass++) {
             CU(cudaMemset(dy, 0xff, (size_t)n * R * ysz)); /* poison: all-ones is NaN in every type */
-            unsigned flags = SLQ_CUDA_ROW_TILES(c->rt);
+            unsigned flags = SLQ_CUDA_ROW_TILES(c->rt) | SLQ_CUDA_K_SPLIT(c->ks);
             const void *xin = dx;
             if (pass == 1) { /* caller-side transform, in place, then SLQ_CUDA_X_ROTATED */
                 CU(cudaMemcpy(dx2, dx, (size_t)n * C * 2, cudaMemcpyDeviceToDevice));
@@ -334,6 +334,7 @@ int main(void)
     static const slq_dtype sd[] = {SLQ_F16, SLQ_BF16, SLQ_F32};
     static const slq_dtype ad[] = {SLQ_F16, SLQ_BF16};
     static const int batches[] = {1, 3, 16, 64};
+    static const int kss[] = {0, 2, 3, 7}; /* split-K: auto, forced (clamped) */
     int i = 0;
     /* All of bits x zero kind x scale dtype x activation dtype x mask; group
      * size, rotation, output type and work split cycle through their values
@@ -345,15 +346,20 @@ int main(void)
                 for (int a = 0; a < 2; a++)
                     for (int m = 0; m < 2; m++, i++) {
                         cfg c = {i % 4 == 0 ? 3 : 2, 72, 320, bits, groups[i % 6], zk[z], sd[s],
-                                 ad[a], (i / 12) % 2 ? ad[a] : SLQ_F32, m, (i / 6) % 2, rts[(i / 24) % 5]};
+                                 ad[a], (i / 12) % 2 ? ad[a] : SLQ_F32, m, (i / 6) % 2, rts[(i / 24) % 5],
+                                 kss[(i / 3) % 4]};
                         run_cfg(&c, batches, 4);
                     }
     /* Llama-sized K with a row count that is no multiple of the block's rows. */
-    cfg big = {2, 4112, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0};
+    cfg big = {2, 4112, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0, 0};
     static const int bigb[] = {1, 16};
     run_cfg(&big, bigb, 2);
-    cfg bigr = {2, 1040, 4096, 4, 128, SLQ_ZERO_INT, SLQ_BF16, SLQ_BF16, SLQ_F32, 1, 1, 0};
+    cfg bigr = {2, 1040, 4096, 4, 128, SLQ_ZERO_INT, SLQ_BF16, SLQ_BF16, SLQ_F32, 1, 1, 0, 0};
     run_cfg(&bigr, bigb, 2);
+    /* Few row tiles (split-K across blocks), repeated launches re-use the counters. */
+    cfg kv = {2, 1024, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0, 0};
+    static const int kvb[] = {1, 1, 8, 16, 64};
+    run_cfg(&kv, kvb, 5);
 
     /* Argument checks. */
     {

@@ -14,9 +14,11 @@ SLQCLI_LDADD = libslqmetrics.la libslqexec.la libslqverify.la libslq.la \
 	$(OPENBLAS_LIBS) $(CJSON_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS) -lm
 bin_PROGRAMS += slqverify slqrun
 slqverify_SOURCES = converters/slqverify.c converters/slqcli.h converters/slqcli.c
-slqverify_LDADD = $(SLQCLI_LDADD)
+slqverify_CPPFLAGS = $(AM_CPPFLAGS) $(SLQ_CUDA_EXEC_CPPFLAGS)
+slqverify_LDADD = $(SLQ_CUDA_EXEC_LIBS) $(SLQCLI_LDADD) $(SLQ_CUDA_EXEC_TAIL)
 slqrun_SOURCES = converters/slqrun.c converters/slqcli.h converters/slqcli.c
-slqrun_LDADD = $(SLQCLI_LDADD)
+slqrun_CPPFLAGS = $(AM_CPPFLAGS) $(SLQ_CUDA_EXEC_CPPFLAGS)
+slqrun_LDADD = $(SLQ_CUDA_EXEC_LIBS) $(SLQCLI_LDADD) $(SLQ_CUDA_EXEC_TAIL)
 
 # CLI tests: slqverify_helper writes the fixture models (container writer,
 # no slqconv) and computes greedy continuations directly through the executor.

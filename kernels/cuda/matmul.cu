@@ -9,23 +9,27 @@
  * weight whatever the batch.
  *
  * Work split: a thread block has 8 warps = rt row tiles (16 rows each) x
- * 8/rt slices of K.  Each warp streams its superblocks (16 rows x 64
- * columns; one 4·bits-byte load per lane) with the next one's loads in
- * flight, decodes in registers and issues 4 k-steps of mma per n-tile.
- * Warps of different K slices are summed through shared memory.  Warps of
- * the same slice and different row tiles read the same activations, so a
- * larger rt trades parallelism for activation reuse in L1 (large batches).
+ * 8/rt slices of K; tensors with few row tiles are also split along K
+ * across blocks (ksplit, a workspace and a per-tile arrival counter).  Each
+ * warp streams its superblocks (16 rows x 64 columns; one 4·bits-byte load
+ * per lane) in rounds of U whose weight loads are all in flight before the
+ * first is decoded, decodes in registers and issues 4 k-steps of mma per
+ * n-tile.  Warps of different K slices are summed through shared memory.
  *
- * Decoding: "fast" route (F16 activations, F16 scales, integer zeros):
+ * Decoding, F16 activations with F16 scales and integer zeros:
  * code pairs are placed in the two halves of a 32-bit word and turned into
  * half2(1024 + q) with one OR (0x6400 is 1024.0 in binary16, whose ulp is
- * 1), then (q - z) exactly with one HSUB2 and w = round_f16(s·(q - z)) with
- * one HMUL2 - exactly the spec's float32 value rounded once to binary16,
- * since s·(q - z) of an F16 s and |q - z| < 2^9 is exact in float32.
- * "Exact" route (BF16 activations, other scales, float zeros): the spec's
- * float32 formula (q via the 2^23 magic, q - z and ·s each rounded once),
- * then one rounding to the activation type.  Either way each weight differs
- * from the spec value by one rounding to the activation type. */
+ * 1), then (q - z) exactly with one HSUB2.  "Scale-after" route (groups of
+ * >= 64 columns, so a superblock row lies in one group): the tensor cores
+ * multiply the exact (q - z) and each superblock's float32 partial sums are
+ * multiplied by the row's scale (one float32 rounding) - no weight is
+ * rounded.  "Fast" route (groups of 16/32): w = round_f16(s·(q - z)) with
+ * one HMUL2 - the spec's float32 value (exact: F16 s times |q - z| < 2^9)
+ * rounded once to binary16.  "Exact" route (BF16 activations, other scales,
+ * float zeros): the spec's float32 formula (q via the 2^23 magic, q - z and
+ * ·s each rounded once), then one rounding to the activation type.  So each
+ * weight differs from the spec value by at most one rounding to the
+ * activation type. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -34,15 +38,18 @@
 namespace {
 
 constexpr int kWarps = 8;
-enum Route { FAST_F16 = 0, EXACT_F16 = 1, EXACT_BF16 = 2 };
+enum Route { FAST_F16 = 0, EXACT_F16 = 1, EXACT_BF16 = 2, FAST_SA = 3 };
 
 struct Args {
     const uint32_t *codes;
     const void *sz;
     const uint16_t *x;
     void *y;
-    int rows, cols, group, gpr, nsb, ntiles, batch, rt, sz_half;
+    int rows, cols, group, gpr, nsb, ntiles, batch, rt, sz_half, ksplit;
+    int gshift;          /* group = 1 << gshift; 31 for whole-row groups (gpr = 1) */
     slq_dtype y_dtype;
+    float *ws;           /* split-K partials: [ksplit][ntiles][NT*4][32] */
+    unsigned *counters; /* split-K arrivals per row tile, 0 between launches */
 };
 
 /* Code e (0..31) of a lane's plain b-bit stream (bits 3, 5, 6, 7). */
@@ -108,20 +115,26 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ uint32_t h2_bits(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
 __device__ __forceinline__ __half2 bits_h2(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
 
-/* Everything one superblock needs, loaded one superblock ahead. */
-template <int B, int NT>
-struct Stage {
+/* The weight part of one superblock (from device memory, streamed) and its
+ * activation part (re-read by every row tile, from L1/L2), kept apart so that
+ * many weight loads can be in flight while the activations of only the next
+ * superblock are. */
+template <int B>
+struct WStage {
     uint32_t w[B];
-    uint4 x[NT][2];  /* 16 activations of the lane's columns per n-tile */
-    uint2 sz[2];     /* (scale, zero) of rows r0 and r0 + 8 */
+    uint2 sz[2]; /* (scale, zero) of rows r0 and r0 + 8 */
+};
+template <int NT>
+struct XStage {
+    uint4 x[NT][2]; /* 16 activations of the lane's columns per n-tile */
 };
 
-template <int B, int NT>
-__device__ __forceinline__ void load_stage(const Args &a, int tile, int j, int lane, Stage<B, NT> &s)
+template <int B>
+__device__ __forceinline__ void load_w(const Args &a, int tile, int j, int lane, WStage<B> &s)
 {
     load_words<B>(a.codes + (((size_t)tile * a.nsb + j) * 32 + lane) * B, s.w);
     const int col0 = j * 64 + (lane & 3) * 16;
-    const size_t zi = ((size_t)tile * a.gpr + col0 / a.group) * 16 + (lane >> 2);
+    const size_t zi = ((size_t)tile * a.gpr + (col0 >> a.gshift)) * 16 + (lane >> 2);
     if (a.sz_half) {
         const uint32_t *p = static_cast<const uint32_t *>(a.sz);
         s.sz[0] = make_uint2(__ldg(p + zi), 0);
@@ -131,6 +144,12 @@ __device__ __forceinline__ void load_stage(const Args &a, int tile, int j, int l
         s.sz[0] = __ldg(p + zi);
         s.sz[1] = __ldg(p + zi + 8);
     }
+}
+
+template <int NT>
+__device__ __forceinline__ void load_x(const Args &a, int j, int lane, XStage<NT> &s)
+{
+    const int col0 = j * 64 + (lane & 3) * 16;
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
         const int n = nt * 8 + (lane >> 2);
@@ -150,9 +169,20 @@ __device__ __forceinline__ uint32_t xword(const uint4 (&x)[2], int i)
     return (i & 3) == 0 ? v.x : (i & 3) == 1 ? v.y : (i & 3) == 2 ? v.z : v.w;
 }
 
+template <int NT>
+__device__ __forceinline__ void prefetch_x(const Args &a, int j, int lane)
+{
+    const int col0 = j * 64 + (lane & 3) * 16; /* 32 bytes: one sector */
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        const int n = nt * 8 + (lane >> 2);
+        if (n < a.batch) asm volatile("prefetch.global.L1 [%0];" ::"l"(a.x + (size_t)n * a.cols + col0));
+    }
+}
+
 template <int B, int R, int NT>
-__device__ __forceinline__ void compute_stage(const Args &a, const Stage<B, NT> &s,
-                                              float (&acc)[NT][4])
+__device__ __forceinline__ void compute_stage(const Args &a, const WStage<B> &s,
+                                              const XStage<NT> &xs, float (&acc)[NT][4])
 {
     float sc[2], z[2];
     __half2 ss[2], zz[2];
@@ -169,6 +199,14 @@ __device__ __forceinline__ void compute_stage(const Args &a, const Stage<B, NT> 
             z[h] = __uint_as_float(s.sz[h].y);
         }
     }
+    /* FAST_SA: the superblock lies in one group per row, so the tensor cores
+     * multiply the exact integers (q - z) and the row's scale is applied to
+     * the superblock's float32 partial sums afterwards. */
+    float part[NT][4];
+    float(&dst)[NT][4] = R == FAST_SA ? part : acc;
+    if (R == FAST_SA)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) part[nt][0] = part[nt][1] = part[nt][2] = part[nt][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
         uint32_t af[4];
@@ -178,6 +216,8 @@ __device__ __forceinline__ void compute_stage(const Args &a, const Stage<B, NT> 
             const int h = reg & 1; /* a0a1/a4a5: row r0; a2a3/a6a7: row r0 + 8 */
             if (R == FAST_F16) {
                 af[reg] = h2_bits(__hmul2(__hsub2(bits_h2(u | 0x64006400u), zz[h]), ss[h]));
+            } else if (R == FAST_SA) {
+                af[reg] = h2_bits(__hsub2(bits_h2(u | 0x64006400u), zz[h])); /* exact */
             } else {
                 const float qlo = __fsub_rn(__uint_as_float((u & 0xffffu) | 0x4B000000u), 8388608.f);
                 const float qhi = __fsub_rn(__uint_as_float((u >> 16) | 0x4B000000u), 8388608.f);
@@ -193,8 +233,16 @@ __device__ __forceinline__ void compute_stage(const Args &a, const Stage<B, NT> 
         }
 #pragma unroll
         for (int nt = 0; nt < NT; nt++)
-            mma16816<R>(acc[nt], af, xword(s.x[nt], 2 * kk), xword(s.x[nt], 2 * kk + 1));
+            mma16816<R>(dst[nt], af, xword(xs.x[nt], 2 * kk), xword(xs.x[nt], 2 * kk + 1));
     }
+    if (R == FAST_SA)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            acc[nt][0] = __fmaf_rn(sc[0], part[nt][0], acc[nt][0]);
+            acc[nt][1] = __fmaf_rn(sc[0], part[nt][1], acc[nt][1]);
+            acc[nt][2] = __fmaf_rn(sc[1], part[nt][2], acc[nt][2]);
+            acc[nt][3] = __fmaf_rn(sc[1], part[nt][3], acc[nt][3]);
+        }
 }
 
 __device__ __forceinline__ void store_y(const Args &a, int n, int r, float v)
@@ -209,8 +257,55 @@ __device__ __forceinline__ void store_y(const Args &a, int n, int r, float v)
         static_cast<__nv_bfloat16 *>(a.y)[i] = __float2bfloat16_rn(v);
 }
 
-template <int B, int R, int NT>
-__global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
+/* Work of one warp: row tile `tile`, superblocks ks, ks + KS, ks + 2·KS, ...
+ * through a ring of D weight stages: superblock i is decoded while the
+ * loads of i+1 .. i+D-1 are in flight, and its slot is refilled with i+D at
+ * once, so a lane always has ~D 16-byte code loads outstanding and never
+ * waits a whole memory latency per superblock (memory-level parallelism is
+ * what a GEMV needs).  The activations of superblock i+D are prefetched into
+ * L1 when its weights are requested and read into registers one superblock
+ * ahead. */
+template <int B, int R, int NT, int D>
+__device__ __forceinline__ void warp_dot(const Args &a, int tile, int ks, int KS, int lane,
+                                         float (&acc)[NT][4])
+{
+    const int cnt = ks < a.nsb ? (a.nsb - ks + KS - 1) / KS : 0;
+    if (cnt == 0) return;
+    WStage<B> st[D];
+#pragma unroll
+    for (int u = 0; u < D; u++)
+        if (u < cnt) {
+            load_w<B>(a, tile, ks + u * KS, lane, st[u]);
+            if (u) prefetch_x<NT>(a, ks + u * KS, lane);
+        }
+    XStage<NT> xc, xn;
+    load_x<NT>(a, ks, lane, xc);
+    for (int i0 = 0; i0 < cnt; i0 += D) {
+#pragma unroll
+        for (int u = 0; u < D; u++) {
+            const int i = i0 + u;
+            if (i < cnt) {
+                if (i + 1 < cnt) load_x<NT>(a, ks + (i + 1) * KS, lane, xn);
+                compute_stage<B, R, NT>(a, st[u], xc, acc);
+                if (i + D < cnt) {
+                    load_w<B>(a, tile, ks + (i + D) * KS, lane, st[u]);
+                    prefetch_x<NT>(a, ks + (i + D) * KS, lane);
+                }
+                xc = xn;
+            }
+        }
+    }
+}
+
+/* Grid: x = blocks of rt row tiles, y = ksplit slices of K across blocks.
+ * A block's 8 warps are rt row tiles x 8/rt K slices (summed through shared
+ * memory).  With ksplit > 1 every block writes its partial sums to the
+ * tensor's workspace; the last block of a row tile to finish (counted with
+ * an atomic per tile) adds the ksplit partials in slice order - the result
+ * does not depend on which block finished last - writes y and re-arms the
+ * counter for the next launch. */
+template <int B, int R, int NT, int U>
+__global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1) k_matmul(const Args a)
 {
     __shared__ float red[kWarps][NT * 4][32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -221,15 +316,8 @@ __global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 
-    if (tile < a.ntiles && ks < a.nsb) {
-        Stage<B, NT> cur, nxt;
-        load_stage<B, NT>(a, tile, ks, lane, cur);
-        for (int j = ks; j < a.nsb; j += kslices) {
-            if (j + kslices < a.nsb) load_stage<B, NT>(a, tile, j + kslices, lane, nxt);
-            compute_stage<B, R, NT>(a, cur, acc);
-            cur = nxt;
-        }
-    }
+    if (tile < a.ntiles)
+        warp_dot<B, R, NT, U>(a, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
     if (kslices > 1) {
         if (ks != 0)
 #pragma unroll
@@ -245,6 +333,31 @@ __global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
                 for (int i = 0; i < 4; i++) acc[nt][i] += red[warp + k2][nt * 4 + i][lane];
     }
     if (tile >= a.ntiles) return;
+    if (a.ksplit > 1) {
+        const size_t per = (size_t)NT * 4 * 32; /* floats of one (slice, tile) partial */
+        float *mine = a.ws + ((size_t)blockIdx.y * a.ntiles + tile) * per;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) __stcg(mine + (nt * 4 + i) * 32 + lane, acc[nt][i]);
+        __threadfence();
+        __syncwarp();
+        unsigned prev = 0;
+        if (lane == 0) prev = atomicAdd(a.counters + tile, 1u);
+        prev = __shfl_sync(0xffffffffu, prev, 0);
+        if (prev != (unsigned)a.ksplit - 1) return;
+        __threadfence();
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+        for (int s = 0; s < a.ksplit; s++) {
+            const float *p = a.ws + ((size_t)s * a.ntiles + tile) * per;
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) acc[nt][i] += __ldcg(p + (nt * 4 + i) * 32 + lane);
+        }
+        if (lane == 0) a.counters[tile] = 0;
+    }
     const int r0 = tile * 16 + (lane >> 2);
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
@@ -257,20 +370,21 @@ __global__ void __launch_bounds__(kWarps * 32) k_matmul(const Args a)
 }
 
 template <int B, int R>
-void launch_nt(const Args &a, int nt, int grid, cudaStream_t st)
+void launch_nt(const Args &a, int nt, dim3 grid, cudaStream_t st)
 {
     switch (nt) {
-    case 1: k_matmul<B, R, 1><<<grid, kWarps * 32, 0, st>>>(a); break;
-    case 2: k_matmul<B, R, 2><<<grid, kWarps * 32, 0, st>>>(a); break;
-    case 4: k_matmul<B, R, 4><<<grid, kWarps * 32, 0, st>>>(a); break;
-    default: k_matmul<B, R, 8><<<grid, kWarps * 32, 0, st>>>(a); break;
+    case 1: k_matmul<B, R, 1, (B >= 8 ? 4 : 8)><<<grid, kWarps * 32, 0, st>>>(a); break;
+    case 2: k_matmul<B, R, 2, 4><<<grid, kWarps * 32, 0, st>>>(a); break;
+    case 4: k_matmul<B, R, 4, 2><<<grid, kWarps * 32, 0, st>>>(a); break;
+    default: k_matmul<B, R, 8, 2><<<grid, kWarps * 32, 0, st>>>(a); break;
     }
 }
 
 template <int B>
-void launch_route(const Args &a, int route, int nt, int grid, cudaStream_t st)
+void launch_route(const Args &a, int route, int nt, dim3 grid, cudaStream_t st)
 {
-    if (route == FAST_F16) launch_nt<B, FAST_F16>(a, nt, grid, st);
+    if (route == FAST_SA) launch_nt<B, FAST_SA>(a, nt, grid, st);
+    else if (route == FAST_F16) launch_nt<B, FAST_F16>(a, nt, grid, st);
     else if (route == EXACT_F16) launch_nt<B, EXACT_F16>(a, nt, grid, st);
     else launch_nt<B, EXACT_BF16>(a, nt, grid, st);
 }
@@ -278,19 +392,36 @@ void launch_route(const Args &a, int route, int nt, int grid, cudaStream_t st)
 } // namespace
 
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_dtype x_dtype,
-                                  int batch, void *y, slq_dtype y_dtype, int rt,
+                                  int batch, void *y, slq_dtype y_dtype, int rt, int ksplit,
                                   cudaStream_t stream, slq_error *err)
 {
+    const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
     if (rt == 0) {
-        /* Enough blocks to fill the GPU several times over for bandwidth
-         * (batch <= 8: decoding dominates), fewer for larger batches so that
-         * row tiles share activations; the bench sweeps rt to tune this. */
-        const int want = (batch <= 8 ? 4 : 2) * t->sms;
+        /* batch <= 16: one row tile per block (the codes dominate and the
+         * activations of a K slice are read from L1); larger batches: more
+         * row tiles per block so that they share activations in L1, while
+         * keeping >= 2 blocks per SM.  The bench sweeps rt to tune this. */
         rt = 1;
-        while (rt < 8 && (t->ntiles + 2 * rt - 1) / (2 * rt) >= want) rt *= 2;
+        if (nt > 2)
+            while (rt < 8 && (t->ntiles + 2 * rt - 1) / (2 * rt) >= 2 * t->sms) rt *= 2;
     }
     if (rt != 1 && rt != 2 && rt != 4 && rt != 8)
         return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: row tiles per block %d not 1, 2, 4 or 8", rt);
+    const int kslices = kWarps / rt;
+    const int bx = (t->ntiles + rt - 1) / rt;
+    /* Split-K across blocks: at most what the workspace holds for this
+     * batch's n-tiles and no more slices than superblocks. */
+    int cap = t->ws_ksplit > 1 ? t->ws_ksplit * 2 / nt : 1;
+    if (cap < 1) cap = 1;
+    const int sb_cap = (t->nsb + kslices - 1) / kslices;
+    if (cap > sb_cap) cap = sb_cap;
+    if (ksplit == 0) {
+        /* Too few blocks to give every SM one: split K so that the blocks
+         * still fit in one wave of 2 per SM. */
+        ksplit = bx >= t->sms ? 1 : 2 * t->sms / bx;
+    }
+    if (ksplit > cap) ksplit = cap;
+    if (ksplit < 1) ksplit = 1;
     Args a;
     a.codes = t->codes;
     a.sz = t->sz;
@@ -299,16 +430,24 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     a.rows = t->rows;
     a.cols = t->cols;
     a.group = t->group;
+    a.gshift = 31;
+    if (t->gpr > 1)
+        for (a.gshift = 0; (1 << a.gshift) < t->group; a.gshift++) {}
     a.gpr = t->gpr;
     a.nsb = t->nsb;
     a.ntiles = t->ntiles;
     a.batch = batch;
     a.rt = rt;
     a.sz_half = t->sz_half;
+    a.ksplit = ksplit;
     a.y_dtype = y_dtype;
-    const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
-    const int route = x_dtype == SLQ_BF16 ? EXACT_BF16 : t->sz_half ? FAST_F16 : EXACT_F16;
-    const int grid = (t->ntiles + rt - 1) / rt;
+    a.ws = t->ws;
+    a.counters = t->counters;
+    const int route = x_dtype == SLQ_BF16 ? EXACT_BF16
+                      : !t->sz_half       ? EXACT_F16
+                      : t->group >= 64    ? FAST_SA
+                                          : FAST_F16;
+    const dim3 grid(bx, ksplit);
     switch (t->bits) {
     case 2: launch_route<2>(a, route, nt, grid, stream); break;
     case 3: launch_route<3>(a, route, nt, grid, stream); break;
@@ -341,5 +480,5 @@ extern "C" slq_status slq_cuda_matmul(slq_cuda_tensor *t, const void *x, slq_dty
         x = t->scratch;
     }
     return slq_cuda_launch_matmul(t, x, x_dtype, batch, y, y_dtype, (int)((flags >> 8) & 0xf),
-                                  (cudaStream_t)stream, err);
+                                  (int)((flags >> 12) & 0x1f), (cudaStream_t)stream, err);
 }

@@ -9,8 +9,9 @@
  * Plain C API: usable from C11 without CUDA headers.  A stream argument is a
  * cudaStream_t (NULL = legacy default stream).  Every CUDA failure becomes an
  * slq_status with the CUDA error string in err->msg; nothing prints or exits.
- * A handle may be used from several host threads at once only with
- * SLQ_CUDA_X_ROTATED (otherwise a rotated tensor's scratch buffer is shared).
+ * A handle holds per-tensor scratch (the rotated activations, split-K
+ * partial sums): matmuls of one handle must not run concurrently, i.e. issue
+ * them on one stream (or serialize streams with events).
  */
 #ifndef SLQ_CUDA_H
 #define SLQ_CUDA_H
@@ -50,6 +51,10 @@ uint64_t slq_cuda_weight_bytes(const slq_cuda_tensor *t);
 /* Override the work split (tuning): row tiles of 16 rows per thread block,
  * rt in {1,2,4,8}; 0 = automatic.  The 8 warps of a block split K 8/rt ways. */
 #define SLQ_CUDA_ROW_TILES(rt) ((unsigned)(rt) << 8)
+/* Override the split of K across thread blocks (tuning), ks in 1..31; 0 =
+ * automatic (split only tensors with too few row tiles to fill the GPU).
+ * Clamped to what the tensor's split-K workspace holds. */
+#define SLQ_CUDA_K_SPLIT(ks) ((unsigned)(ks) << 12)
 
 /* y (batch x rows, y_dtype F16/BF16/F32, device) = x (batch x cols, x_dtype
  * F16 or BF16, device, 16-byte aligned) times Wᵀ, 1 <= batch <= 64.  For a

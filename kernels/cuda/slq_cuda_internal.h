@@ -28,6 +28,10 @@ struct slq_cuda_tensor {
     int rot_block;      /* 0 = none */
     uint32_t *signs;    /* cols bits, bit j = 1 means sign -1 */
     void *scratch;      /* SLQ_CUDA_MAX_BATCH * cols 16-bit values for T·x */
+    /* split-K across blocks (tensors with few row tiles) */
+    int ws_ksplit;      /* most K slices the workspace holds at batch <= 16; 1 = none */
+    float *ws;          /* ws_ksplit * ntiles * 256 floats of partial sums */
+    unsigned *counters; /* ntiles arrival counters, zero between launches */
 };
 
 /* Fill err (if non-NULL) and return code.  The CUDA sources do not link
@@ -41,10 +45,16 @@ slq_status slq_cuda_fail(slq_error *err, slq_status code, const char *fmt, ...)
 /* SLQ_OK, or SLQ_E_UNSUPPORTED / SLQ_E_NOMEM with "what: cudaGetErrorString". */
 slq_status slq_cuda_check(cudaError_t e, const char *what, slq_error *err);
 
+/* A tensor of random codes (any b-bit pattern) with F16 scales uniform in
+ * scale·[0.5, 1.5) and zero-point 2^(bits-1), generated on the current
+ * device (benchmarks).  cols % 64 == 0, group divides cols. */
+extern "C" slq_status slq_cuda_random_tensor(int rows, int cols, int bits, int group, uint64_t seed,
+                                             float scale, slq_cuda_tensor **out, slq_error *err);
+
 /* Launch the fused kernel (matmul.cu). */
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x,
                                   slq_dtype x_dtype, int batch, void *y,
-                                  slq_dtype y_dtype, int rt, cudaStream_t stream,
-                                  slq_error *err);
+                                  slq_dtype y_dtype, int rt, int ksplit,
+                                  cudaStream_t stream, slq_error *err);
 
 #endif

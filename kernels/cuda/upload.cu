@@ -189,7 +189,84 @@ uint64_t splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* Split-K workspace for tensors with too few row tiles to fill the GPU
+ * (t->sms, ntiles, nsb set). */
+slq_status alloc_split_k(slq_cuda_tensor *t, slq_error *err)
+{
+    int ks = (4 * t->sms + t->ntiles - 1) / t->ntiles;
+    if (ks > 16) ks = 16;
+    if (ks > t->nsb) ks = t->nsb;
+    t->ws_ksplit = ks < 1 ? 1 : ks;
+    if (t->ws_ksplit == 1) return SLQ_OK;
+    slq_status st = slq_cuda_check(cudaMalloc((void **)&t->ws, (size_t)t->ws_ksplit * t->ntiles * 256 * 4),
+                                   "cudaMalloc(split-K workspace)", err);
+    if (!st) st = slq_cuda_check(cudaMalloc((void **)&t->counters, (size_t)t->ntiles * 4),
+                                 "cudaMalloc(split-K counters)", err);
+    if (!st) st = slq_cuda_check(cudaMemset(t->counters, 0, (size_t)t->ntiles * 4),
+                                 "cudaMemset(split-K counters)", err);
+    return st;
+}
+
+__device__ uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+__global__ void k_random_words(uint32_t *w, size_t n, uint64_t seed)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        w[i] = (uint32_t)mix64(seed + 0x9E3779B97F4A7C15ull * (i + 1));
+}
+
+__global__ void k_random_sz(__half2 *sz, size_t n, uint64_t seed, float scale, float zero)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const float u = (float)(mix64(seed ^ (0xD1B54A32D192ED03ull * (i + 1))) >> 40) / 16777216.f;
+        sz[i] = __halves2half2(__float2half_rn(scale * (0.5f + u)), __float2half_rn(zero));
+    }
+}
+
 } // namespace
+
+extern "C" slq_status slq_cuda_random_tensor(int rows, int cols, int bits, int group, uint64_t seed,
+                                             float scale, slq_cuda_tensor **out, slq_error *err)
+{
+    *out = NULL;
+    if (rows < 1 || cols < 64 || cols % 64 || bits < 2 || bits > 8 || group < 16 || cols % group)
+        return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_random_tensor: bad shape or parameters");
+    slq_cuda_tensor *t = (slq_cuda_tensor *)calloc(1, sizeof *t);
+    if (!t) return slq_cuda_fail(err, SLQ_E_NOMEM, "out of host memory");
+    t->rows = rows;
+    t->cols = cols;
+    t->bits = bits;
+    t->group = group;
+    t->gpr = cols / group;
+    t->ntiles = (rows + 15) / 16;
+    t->nsb = cols / SLQ_CUDA_SB_COLS;
+    t->sz_half = 1;
+    t->codes_bytes = (uint64_t)t->ntiles * t->nsb * 32 * bits * 4;
+    t->sz_bytes = (uint64_t)t->ntiles * t->gpr * 16 * 4;
+    int dev = 0;
+    slq_status st = slq_cuda_check(cudaGetDevice(&dev), "cudaGetDevice", err);
+    if (!st) st = slq_cuda_check(cudaDeviceGetAttribute(&t->sms, cudaDevAttrMultiProcessorCount, dev),
+                                 "cudaDeviceGetAttribute", err);
+    if (!st) st = slq_cuda_check(cudaMalloc((void **)&t->codes, t->codes_bytes), "cudaMalloc(codes)", err);
+    if (!st) st = slq_cuda_check(cudaMalloc(&t->sz, t->sz_bytes), "cudaMalloc(scales)", err);
+    if (!st) {
+        k_random_words<<<1024, 256>>>(t->codes, t->codes_bytes / 4, seed);
+        k_random_sz<<<256, 256>>>((__half2 *)t->sz, t->sz_bytes / 4, seed, scale, (float)(1 << (bits - 1)));
+        st = slq_cuda_check(cudaGetLastError(), "random tensor kernels", err);
+    }
+    if (!st) st = alloc_split_k(t, err);
+    if (st) {
+        slq_cuda_free(t);
+        return st;
+    }
+    *out = t;
+    return SLQ_OK;
+}
 
 extern "C" void slq_cuda_free(slq_cuda_tensor *t)
 {
@@ -199,6 +276,8 @@ extern "C" void slq_cuda_free(slq_cuda_tensor *t)
     cudaFree(t->sz);
     cudaFree(t->signs);
     cudaFree(t->scratch);
+    cudaFree(t->ws);
+    cudaFree(t->counters);
     free(t);
 }
 
@@ -386,6 +465,7 @@ extern "C" slq_status slq_cuda_upload(const slq_tensor_info *in,
                                      "cudaMalloc(rotation scratch)", err);
         if (st) goto fail;
     }
+    if ((st = alloc_split_k(t, err))) goto fail;
     free(dense);
     free(hcodes);
     free(hsz);
