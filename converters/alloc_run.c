@@ -327,10 +327,12 @@ static int load_file(actx *x)
             char h[17];
             hex16(t->xxh3, h);
             if (strcmp(h, hx->valuestring) != 0) {
+                /* report before freeing: the message quotes the file's hash */
+                int rc = sc_die("%s: tensor '%s' was measured on other weights (xxh3 %s, the input "
+                                "has %s); use another --sensitivity file", path, t->name,
+                                hx->valuestring, h);
                 cJSON_Delete(root);
-                return sc_die("%s: tensor '%s' was measured on other weights (xxh3 %s, the input "
-                              "has %s); use another --sensitivity file", path, t->name,
-                              hx->valuestring, h);
+                return rc;
             }
             cJSON *al = cJSON_GetObjectItemCaseSensitive(e, "alpha");
             cJSON *kl = cJSON_GetObjectItemCaseSensitive(e, "kl");
