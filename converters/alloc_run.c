@@ -40,7 +40,7 @@ void sc_alloc_opts_init(sc_alloc_opts *a)
     a->groups_mask = 2 | 4 | 8 | 32; /* 32, 64, 128, row */
 }
 
-static const char *const options[] = {"--target-bits", "--target-ear", "--sensitivity", "--calib",
+static const char *const options[] = {"--target-bits", "--target-ear", "--sensitivity",
                                       "--alloc-windows", "--alloc-ctx", "--alloc-noise",
                                       "--alloc-bits", "--alloc-groups", "--alloc-methods",
                                       NULL};
@@ -76,8 +76,6 @@ slq_status sc_alloc_set(sc_alloc_opts *a, const char *opt, const char *val, slq_
         a->target_ear = v;
     } else if (!strcmp(opt, "--sensitivity")) {
         a->sensitivity = val;
-    } else if (!strcmp(opt, "--calib")) {
-        a->calib = val;
     } else if (!strcmp(opt, "--alloc-windows") || !strcmp(opt, "--alloc-ctx")) {
         errno = 0;
         unsigned long v = strtoul(val, &end, 10);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "calib.h"
 #include "cleanup.h"
 #include "model_input.h"
 #include "progress.h"
@@ -19,6 +20,10 @@ typedef struct plan {
     slq_layout lay;         /* sections as they will be stored */
     uint64_t stored;        /* sum of the section sizes */
     double rel_error;       /* quantized tensors, after conversion */
+    int calibrated;         /* quantized in the calibration pass (a block linear) */
+    int has_out;            /* out_* below are set (a Hessian was known) */
+    double out_rel_error, out_sq_error, out_sq_norm;
+    uint64_t pruned;
     uint64_t xxh3;          /* of the source bytes */
 } plan;
 
@@ -27,12 +32,50 @@ static uint64_t align64(uint64_t n) { return (n + 63) & ~(uint64_t)63; }
 static void hex16(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
 
 /* Decide every tensor and check it can be done, before anything is written. */
+static int calibrating(const sc_opts *o) { return o->calib.text || o->calib.tokens; }
+
+/* Stored layout of a tensor quantized by recipe q: slq_qrecipe_tensor_info,
+ * plus for SparseGPT the mask and the number of kept weights. */
+static int plan_quantized(const sc_in_tensor *t, const slq_qrecipe *q, slq_tensor_info *info)
+{
+    slq_error err;
+    if (slq_qrecipe_tensor_info(q, info, &err) != SLQ_OK) return sc_die("%s", err.msg);
+    if (q->method != SLQ_QM_SPARSEGPT || info->encoding != SLQ_ENC_INTGRID) return 0;
+    uint64_t cols = t->shape[t->ndim - 1], rows = t->numel / cols;
+    if (q->prune_m) {
+        info->mask = SLQ_MASK_NM;
+        info->mask_n = q->prune_n;
+        info->mask_m = q->prune_m;
+        info->nnz = t->numel / q->prune_m * q->prune_n;
+        return 0;
+    }
+    info->mask = SLQ_MASK_BITMAP; /* exactly floor(p n + 1/2) pruned per block (sparsegpt.c) */
+    for (uint64_t c = 0; c < cols; c += q->block_size) {
+        uint64_t bw = cols - c < q->block_size ? cols - c : q->block_size;
+        info->nnz -= (uint64_t)floor(q->sparsity * (double)(rows * bw) + 0.5);
+    }
+    return 0;
+}
+
 static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
 {
     for (size_t i = 0; i < sc_input_count(in); i++) {
         const sc_in_tensor *t = sc_input_at(in, i);
         sc_recipe_decide(&o->recipe, t->name, t->ndim, &p[i].d);
         if (o->alloc_out) p[i].d = o->alloc_out->d[i]; /* --target-bits / --target-ear */
+        size_t layer;
+        int which;
+        int block = sc_calib_block_linear(t->name, &layer, &which);
+        if (p[i].d.quantize && block && calibrating(o)) p[i].calibrated = 1;
+        if (p[i].d.quantize && !p[i].calibrated && slq_qmethod_needs_hessian(p[i].d.q.method)) {
+            /* only decoder-block linears get layer inputs */
+            p[i].d.q.method = SLQ_QM_RTN;
+            if (p[i].d.q.bits > 8) p[i].d.q.bits = 8;
+            size_t n = strlen(p[i].d.reason);
+            snprintf(p[i].d.reason + n, sizeof p[i].d.reason - n, "; rtn: not a decoder-block linear");
+        }
+        /* prune-only keeps the source float type */
+        p[i].d.q.dense_dtype = t->dtype == SLQ_F16 || t->dtype == SLQ_BF16 ? t->dtype : SLQ_F32;
         slq_tensor_info info;
         memset(&info, 0, sizeof info);
         info.name = t->name;
@@ -46,8 +89,7 @@ static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
             slq_error err;
             slq_status st = slq_qrecipe_check(&p[i].d.q, &err);
             if (st) return sc_die("tensor '%s': %s", t->name, err.msg);
-            if (slq_qrecipe_tensor_info(&p[i].d.q, &info, &err) != SLQ_OK)
-                return sc_die("%s", err.msg); /* names the tensor */
+            if (plan_quantized(t, &p[i].d.q, &info)) return 1;
         } else {
             slq_dtype dt = t->dtype == SLQ_DTYPE_COUNT ? SLQ_F32 : t->dtype; /* GGUF quantized */
             if (dt != SLQ_F32 && dt != SLQ_F16 && dt != SLQ_BF16)
@@ -109,6 +151,7 @@ static void shape_str(const sc_in_tensor *t, char *buf, size_t n)
 static const char *enc_name(const plan *p)
 {
     if (!p->d.quantize) return "dense";
+    if (p->d.q.method == SLQ_QM_SPARSEGPT && p->d.q.bits > 8) return "dense"; /* prune only */
     if (p->d.q.method == SLQ_QM_MXFP4) return "mxfp4";
     if (p->d.q.method == SLQ_QM_NVFP4) return "nvfp4";
     return "intgrid";
@@ -131,9 +174,19 @@ static void method_str(const sc_decision *d, char *buf, size_t n)
     }
     if (d->q.group_size) snprintf(g, sizeof g, "g%llu", (unsigned long long)d->q.group_size);
     else snprintf(g, sizeof g, "grow");
-    snprintf(buf, n, "%s b%u %s %s %s%s%s", slq_qmethod_name(d->q.method), d->q.bits, g,
+    char sp[32] = "";
+    if (d->q.method == SLQ_QM_SPARSEGPT) {
+        if (d->q.prune_m) snprintf(sp, sizeof sp, " %u:%u", d->q.prune_n, d->q.prune_m);
+        else snprintf(sp, sizeof sp, " %g%%", 100 * d->q.sparsity);
+        if (d->q.bits > 8) {
+            snprintf(buf, n, "sparsegpt%s dense %s", sp, slq_dtype_name(d->q.dense_dtype));
+            return;
+        }
+    }
+    snprintf(buf, n, "%s%s b%u %s %s %s%s%s%s", slq_qmethod_name(d->q.method), sp, d->q.bits, g,
              d->q.method == SLQ_QM_HIGGS ? "normal" : d->q.sym ? "sym" : "asym",
-             slq_dtype_name(d->q.scale_dtype), d->q.clip_search ? " clip" : "", rot);
+             slq_dtype_name(d->q.scale_dtype), d->q.clip_search ? " clip" : "",
+             d->q.act_order ? " act" : "", rot);
 }
 
 static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
@@ -191,7 +244,8 @@ static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
     return 0;
 }
 
-static char *provenance_json(const sc_opts *o, sc_input *in, const plan *p)
+static char *provenance_json(const sc_opts *o, sc_input *in, const plan *p,
+                             const sc_calib_info *ci)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *tool = cJSON_AddObjectToObject(root, "tool");
@@ -216,6 +270,22 @@ static char *provenance_json(const sc_opts *o, sc_input *in, const plan *p)
         hex16(p[i].xxh3, hex);
         cJSON_AddStringToObject(th, sc_input_at(in, i)->name, hex);
     }
+    if (ci && ci->file) {
+        cJSON *c = cJSON_AddObjectToObject(root, "calibration");
+        const char *base = strrchr(ci->file, '/');
+        cJSON_AddStringToObject(c, "file", base ? base + 1 : ci->file);
+        cJSON_AddStringToObject(c, "kind", ci->is_text ? "text" : "tokens");
+        hex16(ci->file_xxh3, hex);
+        cJSON_AddStringToObject(c, "xxh3", hex);
+        cJSON_AddNumberToObject(c, "file_tokens", (double)ci->file_tokens);
+        cJSON_AddNumberToObject(c, "samples", (double)ci->samples);
+        cJSON_AddNumberToObject(c, "len", (double)ci->len);
+        char seed[24];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)ci->seed);
+        cJSON_AddStringToObject(c, "seed", seed); /* a string: 64-bit seeds exceed 2^53 */
+        hex16(ci->windows_xxh3, hex);
+        cJSON_AddStringToObject(c, "windows_xxh3", hex);
+    }
     char when[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -225,6 +295,46 @@ static char *provenance_json(const sc_opts *o, sc_input *in, const plan *p)
     char *txt = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return txt;
+}
+
+/* Quantize tensor t (weights f) with Hessian H (or NULL), write it, record
+ * its errors in p, and when deq is given store the decoded values there. */
+static int quantize_write(const sc_opts *o, const sc_in_tensor *t, const float *f,
+                          const double *H, uint64_t ntok, plan *p, slq_writer *w, float *deq)
+{
+    slq_error err;
+    slq_qstats stats = {H, ntok};
+    slq_qtensor q;
+    slq_status st = slq_quantize(t->name, t->ndim, t->shape, f, H ? &stats : NULL, &p->d.q,
+                                 o->threads, &q, &err);
+    if (st) return sc_die("%s: %s", o->in, err.msg);
+    p->rel_error = q.rel_error;
+    p->has_out = H != NULL;
+    p->out_rel_error = q.out_rel_error;
+    p->out_sq_error = q.out_sq_error;
+    p->out_sq_norm = q.out_sq_norm;
+    p->pruned = q.pruned;
+    p->stored = 0;
+    for (int r = 0; r < SLQ_ROLE_COUNT; r++) p->stored += q.section_size[r];
+    if (deq) st = slq_qtensor_decode(&q, deq, &err);
+    if (!st) st = slq_writer_add(w, &q.info, (const void *const *)q.sections, &err);
+    slq_qtensor_free(&q);
+    if (st) return sc_die("%s", err.msg);
+    return 0;
+}
+
+typedef struct emit_ctx {
+    const sc_opts *o;
+    sc_input *in;
+    plan *p;
+    slq_writer *w;
+} emit_ctx;
+
+static int emit(void *ctx, size_t i, const float *wt, const double *H, uint64_t ntok, float *deq)
+{
+    emit_ctx *e = ctx;
+    e->p[i].xxh3 = sc_input_tensor_xxh3(e->in, i);
+    return quantize_write(e->o, sc_input_at(e->in, i), wt, H, ntok, &e->p[i], e->w, deq);
 }
 
 /* Write one tensor; returns 0 or prints the error and returns 1. */
@@ -239,15 +349,9 @@ static int write_tensor(const sc_opts *o, sc_input *in, size_t i, plan *p, slq_w
         if (!f) return sc_die("tensor '%s': out of memory for %llu floats", t->name,
                               (unsigned long long)t->numel);
         st = sc_input_read_f32(in, i, f, &err);
-        slq_qtensor q;
-        if (!st) st = slq_quantize(t->name, t->ndim, t->shape, f, NULL, &p->d.q, o->threads, &q, &err);
+        int rc = st ? sc_die("%s", err.msg) : quantize_write(o, t, f, NULL, 0, p, w, NULL);
         free(f);
-        if (st) return sc_die("%s: %s", o->in, err.msg);
-        p->rel_error = q.rel_error;
-        st = slq_writer_add(w, &q.info, (const void *const *)q.sections, &err);
-        slq_qtensor_free(&q);
-        if (st) return sc_die("%s", err.msg);
-        return 0;
+        return rc;
     }
     slq_tensor_info info;
     memset(&info, 0, sizeof info);
@@ -274,8 +378,30 @@ static int write_tensor(const sc_opts *o, sc_input *in, size_t i, plan *p, slq_w
     return 0;
 }
 
+/* Calibration output error over the tensors that have one:
+ * sqrt(sum err / sum norm) over all of them, and the worst tensor. */
+static double out_error_total(const sc_input *in, const plan *p, double *worst,
+                              const char **worst_name, size_t *count)
+{
+    double e = 0, nrm = 0;
+    *worst = 0;
+    *worst_name = NULL;
+    *count = 0;
+    for (size_t i = 0; i < sc_input_count(in); i++) {
+        if (!p[i].has_out) continue;
+        (*count)++;
+        e += p[i].out_sq_error;
+        nrm += p[i].out_sq_norm;
+        if (!*worst_name || p[i].out_rel_error > *worst) {
+            *worst = p[i].out_rel_error;
+            *worst_name = sc_input_at(in, i)->name;
+        }
+    }
+    return nrm > 0 ? sqrt(e / nrm) : 0;
+}
+
 static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double secs,
-                          uint64_t out_bytes)
+                          uint64_t out_bytes, const sc_calib_info *ci)
 {
     size_t n = sc_input_count(in), nq = 0;
     uint64_t params = 0, qparams = 0, qbytes = 0;
@@ -296,7 +422,12 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
     }
     double mean = nq ? sum / nq : 0;
     double qbits = qparams ? 8.0 * qbytes / qparams : 0, fbits = params ? 8.0 * out_bytes / params : 0;
-    uint64_t in_bytes = sc_input_bytes(in);
+    uint64_t in_bytes = sc_input_bytes(in), pruned = 0;
+    for (size_t i = 0; i < n; i++) pruned += p[i].pruned;
+    double oworst;
+    const char *oworst_name;
+    size_t nout;
+    double oerr = out_error_total(in, p, &oworst, &oworst_name, &nout);
     if (o->json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "input", o->in);
@@ -316,6 +447,30 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
         if (worst_name) cJSON_AddStringToObject(root, "rel_error_worst_tensor", worst_name);
         else cJSON_AddNullToObject(root, "rel_error_worst_tensor");
         if (o->alloc_out) cJSON_AddItemToObject(root, "allocation", cJSON_Parse(o->alloc_out->json));
+        cJSON_AddNumberToObject(root, "pruned_params", (double)pruned);
+        if (nout) {
+            cJSON_AddNumberToObject(root, "out_rel_error", oerr);
+            cJSON_AddNumberToObject(root, "out_rel_error_worst", oworst);
+            cJSON_AddStringToObject(root, "out_rel_error_worst_tensor", oworst_name);
+        }
+        if (ci && ci->file) {
+            cJSON *c = cJSON_AddObjectToObject(root, "calibration");
+            cJSON_AddStringToObject(c, "file", ci->file);
+            cJSON_AddNumberToObject(c, "samples", (double)ci->samples);
+            cJSON_AddNumberToObject(c, "len", (double)ci->len);
+            cJSON_AddNumberToObject(c, "file_tokens", (double)ci->file_tokens);
+            cJSON_AddNumberToObject(c, "seconds", ci->seconds);
+            cJSON *la = cJSON_AddArrayToObject(c, "layers");
+            for (size_t l = 0; l < ci->layers; l++) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddNumberToObject(e, "layer", (double)l);
+                cJSON_AddNumberToObject(e, "seconds", ci->layer[l].forward_seconds +
+                                                          ci->layer[l].quantize_seconds);
+                cJSON_AddNumberToObject(e, "forward_seconds", ci->layer[l].forward_seconds);
+                cJSON_AddNumberToObject(e, "quantize_seconds", ci->layer[l].quantize_seconds);
+                cJSON_AddItemToArray(la, e);
+            }
+        }
         cJSON *arr = cJSON_AddArrayToObject(root, "per_tensor");
         for (size_t i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
@@ -325,6 +480,9 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
                 cJSON_AddNumberToObject(e, "bits", p[i].lay.size[SLQ_ROLE_TENSOR_SCALE] ||
                                         p[i].d.q.method == SLQ_QM_MXFP4 ? 4 : p[i].d.q.bits);
                 cJSON_AddNumberToObject(e, "rel_error", p[i].rel_error);
+                if (p[i].has_out) cJSON_AddNumberToObject(e, "out_rel_error", p[i].out_rel_error);
+                if (p[i].d.q.method == SLQ_QM_SPARSEGPT)
+                    cJSON_AddNumberToObject(e, "pruned", (double)p[i].pruned);
             }
             cJSON_AddNumberToObject(e, "bytes", (double)p[i].stored);
             cJSON_AddItemToArray(arr, e);
@@ -343,6 +501,27 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
     if (nq)
         printf("  relative error ||W-Q(W)||/||W||: mean %.5f, worst %.5f (%s)\n", mean, worst,
                worst_name);
+    if (pruned)
+        printf("  pruned: %llu weights (%.2f%% of the quantized tensors)\n",
+               (unsigned long long)pruned, qparams ? 100.0 * pruned / qparams : 0);
+    if (nout)
+        printf("  calibration output error sqrt(sum e^T H e / sum w^T H w): %.5f, worst %.5f "
+               "(%s)\n", oerr, oworst, oworst_name);
+    if (ci && ci->file) {
+        double fw = 0, qs = 0;
+        for (size_t l = 0; l < ci->layers; l++) {
+            fw += ci->layer[l].forward_seconds;
+            qs += ci->layer[l].quantize_seconds;
+        }
+        printf("  calibration: %s, %zu windows x %zu tokens (seed %llu); %zu layers in %.2f s "
+               "(forward + Hessians %.2f s, quantization %.2f s)\n", ci->file, ci->samples,
+               ci->len, (unsigned long long)ci->seed, ci->layers, ci->seconds, fw, qs);
+        printf("  seconds per layer:");
+        for (size_t l = 0; l < ci->layers; l++)
+            printf("%s%zu: %.2f", l % 8 ? ", " : "\n    ", l,
+                   ci->layer[l].forward_seconds + ci->layer[l].quantize_seconds);
+        printf("\n");
+    }
 }
 
 int sc_convert(sc_opts *o)
@@ -361,6 +540,14 @@ int sc_convert(sc_opts *o)
         sc_input_close(in);
         return sc_die("out of memory");
     }
+    if (slq_qmethod_needs_hessian(o->recipe.q.method) && !calibrating(o)) {
+        sc_input_close(in);
+        free(p);
+        return sc_die("--method %s needs calibration data: give --calib FILE.txt or "
+                      "--calib-tokens FILE", slq_qmethod_name(o->recipe.q.method));
+    }
+    sc_calib_info ci;
+    memset(&ci, 0, sizeof ci);
     sc_alloc_out alloc;
     memset(&alloc, 0, sizeof alloc);
     int rc = sc_alloc_active(&o->alloc) ? sc_alloc_run(o, in, &alloc) : 0;
@@ -387,9 +574,18 @@ int sc_convert(sc_opts *o)
     sc_progress bar;
     sc_progress_start(&bar, sc_want_progress(o), "tensors", n, total);
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = write_tensor(o, in, i, &p[i], w);
+        if (!p[i].calibrated) rc = write_tensor(o, in, i, &p[i], w);
         done += sc_input_at(in, i)->src_bytes;
         sc_progress_update(&bar, i + 1, done);
+    }
+    sc_progress_end(&bar);
+    if (!rc && calibrating(o)) {
+        int *flags = calloc(n ? n : 1, sizeof *flags);
+        emit_ctx ec = {o, in, p, w};
+        if (!flags) rc = sc_die("out of memory");
+        for (size_t i = 0; flags && i < n; i++) flags[i] = p[i].calibrated;
+        if (!rc) rc = sc_calib_run(&o->calib, in, flags, sc_want_progress(o), emit, &ec, &ci);
+        free(flags);
     }
     for (size_t i = 0; i < sc_input_file_count(in) && !rc; i++) {
         const sc_in_file *f = sc_input_file_at(in, i);
@@ -398,7 +594,7 @@ int sc_convert(sc_opts *o)
     for (size_t i = 0; i < sc_input_source_count(in) && !rc; i++)
         if (sc_input_source_hash(in, i, &err) != SLQ_OK) rc = sc_die("%s", err.msg);
     if (!rc) {
-        char *rj = sc_recipe_json(&o->recipe), *pj = provenance_json(o, in, p);
+        char *rj = sc_recipe_json(&o->recipe), *pj = provenance_json(o, in, p, &ci);
         if (o->alloc_out) rj = sc_alloc_recipe_json(o->alloc_out, &o->alloc, rj);
         if (!rj || !pj) rc = sc_die("out of memory");
         else if (slq_writer_set_json(w, "recipe", rj, &err) != SLQ_OK ||
@@ -407,7 +603,6 @@ int sc_convert(sc_opts *o)
         free(rj);
         free(pj);
     }
-    sc_progress_end(&bar);
     if (rc) {
         slq_writer_abort(w);
         sc_cleanup_drop(tmp_slot);
@@ -421,8 +616,9 @@ int sc_convert(sc_opts *o)
     }
     struct stat sb;
     uint64_t out_bytes = stat(o->out, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-    print_summary(o, in, p, sc_now() - t0, out_bytes);
+    print_summary(o, in, p, sc_now() - t0, out_bytes, &ci);
 out:
+    sc_calib_info_free(&ci);
     free(p);
     sc_input_close(in);
     sc_alloc_out_free(&alloc);

@@ -99,6 +99,7 @@ static slq_status set_seed(sc_recipe *r, const char *v, slq_error *err)
 slq_status sc_recipe_set(sc_recipe *r, const char *key, const char *value, slq_error *err)
 {
     if (!strcmp(key, "method")) {
+        r->method_set = 1;
         slq_status st = slq_qmethod_parse(value, &r->q.method, err);
         /* HIGGS is defined on rotated weights (spec §5.6) */
         if (!st && r->q.method == SLQ_QM_HIGGS && !r->rotate_given) r->q.rotate = 1;
@@ -106,7 +107,48 @@ slq_status sc_recipe_set(sc_recipe *r, const char *key, const char *value, slq_e
     }
     if (!strcmp(key, "rotate")) return set_rotate(r, value, err);
     if (!strcmp(key, "seed")) return set_seed(r, value, err);
-    if (!strcmp(key, "bits")) return set_bits(&r->q.bits, value, "--bits", err);
+    if (!strcmp(key, "bits")) {
+        r->bits_set = 1;
+        if (!strcmp(value, "16")) {
+            r->q.bits = 16;
+            return SLQ_OK;
+        }
+        return set_bits(&r->q.bits, value, "--bits", err);
+    }
+    if (!strcmp(key, "damp")) {
+        char *end;
+        double d = strtod(value, &end);
+        if (!*value || *end || !(d >= 0 && d <= 1000))
+            return fail(err, "--damp '%s': must be a number from 0 to 1000 (fraction of the "
+                        "mean Hessian diagonal)", value);
+        r->q.damp = d;
+        return SLQ_OK;
+    }
+    if (!strcmp(key, "sparsity")) {
+        unsigned long n, m;
+        const char *colon = strchr(value, ':');
+        if (colon) {
+            char a[32];
+            size_t k = (size_t)(colon - value);
+            if (k >= sizeof a) k = sizeof a - 1;
+            memcpy(a, value, k);
+            a[k] = 0;
+            if (!parse_uint(a, 1, 15, &n) || !parse_uint(colon + 1, 2, 16, &m) || n >= m)
+                return fail(err, "--sparsity '%s': N:M needs 1 <= N < M <= 16", value);
+            r->q.prune_n = (unsigned)n;
+            r->q.prune_m = (unsigned)m;
+            r->q.sparsity = 0;
+            return SLQ_OK;
+        }
+        char *end;
+        double p = strtod(value, &end);
+        if (!*value || *end || !(p > 0 && p < 1))
+            return fail(err, "--sparsity '%s': a fraction in (0, 1) such as 0.5, or N:M "
+                        "such as 2:4", value);
+        r->q.sparsity = p;
+        r->q.prune_n = r->q.prune_m = 0;
+        return SLQ_OK;
+    }
     if (!strcmp(key, "group-size")) {
         unsigned long g;
         if (!strcasecmp(value, "row")) {
@@ -130,6 +172,8 @@ slq_status sc_recipe_set(sc_recipe *r, const char *key, const char *value, slq_e
     else if (!strcmp(key, "asym")) r->q.sym = 0;
     else if (!strcmp(key, "clip-search")) r->q.clip_search = 1;
     else if (!strcmp(key, "no-clip-search")) r->q.clip_search = 0;
+    else if (!strcmp(key, "act-order")) r->q.act_order = 1;
+    else if (!strcmp(key, "no-act-order")) r->q.act_order = 0;
     else return fail(err, "unknown recipe setting '%s'", key);
     return SLQ_OK;
 }
@@ -268,6 +312,19 @@ slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err)
             int on = cJSON_IsTrue(it);
             if (k[0] == 's') r->q.sym = on;
             else r->q.clip_search = on;
+        } else if (!strcmp(k, "act_order")) {
+            if (!cJSON_IsBool(it)) goto type;
+            r->q.act_order = cJSON_IsTrue(it);
+        } else if (!strcmp(k, "damp") || (!strcmp(k, "sparsity") && cJSON_IsNumber(it))) {
+            if (!cJSON_IsNumber(it)) goto type;
+            snprintf(num, sizeof num, "%.17g", it->valuedouble);
+            st = sc_recipe_set(r, k, num, &e2);
+        } else if (!strcmp(k, "sparsity")) {
+            if (!cJSON_IsString(it)) goto type;
+            st = sc_recipe_set(r, k, it->valuestring, &e2);
+        } else if (!strcmp(k, "block_size") || !strcmp(k, "dense_dtype") ||
+                   !strcmp(k, "default_rule")) {
+            /* written by slqconv into the file's recipe; fixed or derived here */
         } else if (!strcmp(k, "clip_min")) {
             if (!cJSON_IsNumber(it)) goto type;
             r->q.clip_min = it->valuedouble;
@@ -297,8 +354,8 @@ slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err)
         } else {
             fail(err,
                  "recipe %s: unknown key '%s' (known: method, bits, group_size, sym, "
-                 "scale_dtype, clip_search, clip_min, clip_steps, rotate, seed, keep, "
-                 "bits_for)",
+                 "scale_dtype, clip_search, clip_min, clip_steps, rotate, seed, damp, "
+                 "act_order, sparsity, keep, bits_for)",
                  path, k);
             cJSON_Delete(root); /* after formatting: k points into it */
             return SLQ_E_ARG;
@@ -312,6 +369,12 @@ slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err)
     cJSON_Delete(root);
     if (st) return fail(err, "recipe %s: %s", path, e2.msg);
     return SLQ_OK;
+}
+
+void sc_recipe_finish(sc_recipe *r)
+{
+    if ((r->q.sparsity != 0 || r->q.prune_m) && !r->method_set) r->q.method = SLQ_QM_SPARSEGPT;
+    if (r->q.method == SLQ_QM_SPARSEGPT && !r->bits_set) r->q.bits = 16;
 }
 
 slq_status sc_recipe_check(const sc_recipe *r, slq_error *err)

@@ -23,6 +23,7 @@ typedef struct sc_recipe {
     size_t nkeep;
     sc_rule *bits_for;    /* per-tensor bits; the last matching rule wins */
     size_t nbits_for;
+    int method_set, bits_set; /* given explicitly (for sc_recipe_finish's defaults) */
     int rotate_given;     /* --rotate (or "rotate") was set: --method higgs then keeps it */
 } sc_recipe;
 
@@ -31,8 +32,10 @@ void sc_recipe_init(sc_recipe *r);
 void sc_recipe_free(sc_recipe *r);
 
 /* Set one recipe field from text, as given on the command line:
- * key is "method", "bits", "group-size", "scale-dtype", "sym", "asym",
- * "clip-search", "no-clip-search" (value NULL for the flags), "rotate"
+ * key is "method", "bits" (2..8, or 16 = prune only with sparsegpt),
+ * "group-size", "scale-dtype", "damp", "sparsity" (a fraction such as 0.5
+ * or N:M such as 2:4), "sym", "asym", "clip-search", "no-clip-search",
+ * "act-order", "no-act-order" (value NULL for the flags), "rotate"
  * ("none", "hadamard" or "hadamard:B"), "seed" (decimal or 0x hex).
  * "method" "higgs" turns the rotation on unless "rotate" was given. */
 slq_status sc_recipe_set(sc_recipe *r, const char *key, const char *value, slq_error *err);
@@ -44,6 +47,10 @@ slq_status sc_recipe_add_bits_for(sc_recipe *r, const char *spec, slq_error *err
  * keep [regex...], bits_for {regex: bits}); unknown keys are an error
  * naming them. */
 slq_status sc_recipe_load(sc_recipe *r, const char *path, slq_error *err);
+/* Defaults that depend on other settings, once everything is read: a
+ * sparsity without a method means sparsegpt, and sparsegpt without --bits
+ * means bits 16 (prune only). */
+void sc_recipe_finish(sc_recipe *r);
 /* Check the global recipe and every rule's bits. */
 slq_status sc_recipe_check(const sc_recipe *r, slq_error *err);
 /* The whole recipe as JSON text (malloc'd), in the --recipe file format. */

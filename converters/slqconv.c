@@ -12,7 +12,7 @@
 
 static const char help_text[] =
 "NAME\n"
-"    slqconv - convert a model to .slq with round-to-nearest quantization, and back\n"
+"    slqconv - convert a model to .slq (round to nearest, GPTQ, SparseGPT), and back\n"
 "\n"
 "SYNOPSIS\n"
 "    slqconv [OPTIONS] INPUT OUTPUT.slq\n"
@@ -49,7 +49,13 @@ static const char help_text[] =
 "                                   and --scale-dtype do not apply\n"
 "                            nvfp4  NVFP4: E2M1 values, blocks of 16, E4M3 scales and\n"
 "                                   one F32 tensor scale (spec §7)\n"
-"    --bits N              bits per weight, 2..8 (default 4)\n"
+"                            gptq   GPTQ on the calibration Hessians (needs --calib\n"
+"                                   or --calib-tokens; see CALIBRATION)\n"
+"                            sparsegpt  SparseGPT pruning (with --sparsity), with\n"
+"                                   --bits 2..8 also quantized in the same pass\n"
+"    --bits N              bits per weight, 2..8 (default 4); with sparsegpt also\n"
+"                          16 = prune only (the default there): pruned tensors are\n"
+"                          stored dense, in their source dtype (F32 for GGUF)\n"
 "    --group-size N|row    weights per scale along the input dimension: 16, 32,\n"
 "                          64, 128, 256, or row (default 128)\n"
 "    --asym                min-max grid with integer zero-points (default)\n"
@@ -70,15 +76,43 @@ static const char help_text[] =
 "    --seed N              seed of the rotation signs (SplitMix64, decimal or 0x\n"
 "                          hex; default 0), the same for every tensor so that an\n"
 "                          executor rotates shared inputs once\n"
+"    --damp X              GPTQ/SparseGPT: add X * mean(diag H) to the Hessian's\n"
+"                          diagonal (default 0.01)\n"
+"    --act-order           GPTQ: quantize columns in decreasing diag(H) order, with\n"
+"                          group grids fixed up front (no permutation is stored)\n"
+"    --no-act-order        the natural column order (default)\n"
+"    --sparsity P|N:M      SparseGPT (implies --method sparsegpt): prune a fraction P\n"
+"                          of every block of 128 columns (e.g. 0.5), or keep N of\n"
+"                          every M consecutive weights of a row (e.g. 2:4); the mask\n"
+"                          is stored as a bitmap or as N:M ranks\n"
 "    --keep REGEX          leave tensors whose name matches REGEX (POSIX extended,\n"
 "                          unanchored) dense; repeatable\n"
 "    --bits-for REGEX=N    quantize tensors whose name matches REGEX with N bits;\n"
 "                          repeatable, the last matching rule wins\n"
 "    --recipe FILE.json    read the recipe from FILE.json: keys method, bits,\n"
 "                          group_size (number or \"row\"), sym, scale_dtype,\n"
-"                          clip_search, clip_min, clip_steps, rotate, seed,\n"
-"                          keep [REGEX, ...],\n"
+"                          clip_search, clip_min, clip_steps, rotate, seed, damp,\n"
+"                          act_order, sparsity (0.5 or \"2:4\"), keep [REGEX, ...],\n"
 "                          bits_for {REGEX: N}; command-line options override it\n"
+"\n"
+"CALIBRATION (gptq, sparsegpt, --target-bits, --target-ear; with rtn only to\n"
+"    report the output error)\n"
+"    --calib FILE.txt      UTF-8 text, tokenized with the model's tokenizer.json\n"
+"    --calib-tokens FILE   pre-tokenized: token ids as decimal integers separated by\n"
+"                          whitespace\n"
+"    --calib-samples N     windows (default 128)\n"
+"    --calib-len L         tokens per window (default min(2048, the model's\n"
+"                          max_position_embeddings))\n"
+"    --calib-seed S        window starts are drawn uniformly from the token stream\n"
+"                          with this seed (default 0): the same files and options\n"
+"                          give the same windows (--seed is the rotation's)\n"
+"    The decoder blocks are processed in order: each block's linear layers are\n"
+"    quantized on the Hessian H = 2 X^T X / N of their inputs X over all window\n"
+"    tokens, with the block's already-quantized layers applied (q/k/v, then\n"
+"    o_proj, then gate/up, then down_proj), and the quantized block's outputs\n"
+"    feed the next block.  Other quantized tensors (e.g. --bits-for lm_head)\n"
+"    use rtn.  The file's provenance records the calibration file's XXH3, the\n"
+"    windows' XXH3, samples, length and seed.\n"
 "\n"
 "NON-UNIFORM BIT ALLOCATION\n"
 "    --target-bits X       choose per quantized tensor a configuration (bits from\n"
@@ -96,7 +130,6 @@ static const char help_text[] =
 "                          EAR against the original on the calibration windows\n"
 "                          is >= E (e.g. 0.99); check the result on held-out text\n"
 "                          with slqverify --ear\n"
-"    --calib FILE.txt      calibration text for the sensitivities and --target-ear\n"
 "    --alloc-windows N     calibration windows (default 4): the text's first N*L\n"
 "    --alloc-ctx L         tokens per window (default 128)\n"
 "    --alloc-noise T       relative noise level t of the estimate (default 0.05)\n"
@@ -191,8 +224,9 @@ int sc_output_ok(const char *path, char *msg, size_t msgsize)
 /* Options that take a value (--opt VALUE or --opt=VALUE). */
 static const char *const valued[] = {"--method", "--bits", "--group-size", "--scale-dtype",
                                      "--keep", "--bits-for", "--recipe", "--threads",
-                                     "--rotate", "--seed",
-                                     "--to", "--dtype", NULL};
+                                     "--rotate", "--seed", "--to", "--dtype", "--damp",
+                                     "--sparsity", "--calib", "--calib-tokens",
+                                     "--calib-samples", "--calib-len", "--calib-seed", NULL};
 
 /* Apply argv in one of two passes: pass 0 reads --recipe files, pass 1
  * everything else, so that command-line options override the file. */
@@ -238,11 +272,13 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
         if (pass == 0) continue;
         if (!strcmp(name, "--method") || !strcmp(name, "--bits") ||
             !strcmp(name, "--group-size") || !strcmp(name, "--scale-dtype") ||
-            !strcmp(name, "--rotate") || !strcmp(name, "--seed")) {
+            !strcmp(name, "--rotate") || !strcmp(name, "--seed") ||
+            !strcmp(name, "--damp") || !strcmp(name, "--sparsity")) {
             st = sc_recipe_set(&o->recipe, name + 2, val, &err);
             (*recipe_opts)++;
         } else if (!strcmp(name, "--sym") || !strcmp(name, "--asym") ||
-                   !strcmp(name, "--no-clip-search") || !strcmp(name, "--clip-search")) {
+                   !strcmp(name, "--no-clip-search") || !strcmp(name, "--clip-search") ||
+                   !strcmp(name, "--act-order") || !strcmp(name, "--no-act-order")) {
             st = sc_recipe_set(&o->recipe, name + 2, NULL, &err);
             (*recipe_opts)++;
         } else if (!strcmp(name, "--keep")) {
@@ -251,6 +287,26 @@ static int parse(sc_opts *o, int argc, char **argv, int pass, int *recipe_opts)
         } else if (!strcmp(name, "--bits-for")) {
             st = sc_recipe_add_bits_for(&o->recipe, val, &err);
             (*recipe_opts)++;
+        } else if (!strcmp(name, "--calib")) {
+            o->calib.text = val;
+            o->alloc.calib = val; /* the same text serves the allocation */
+            o->calib.tokens = NULL;
+        } else if (!strcmp(name, "--calib-tokens")) {
+            o->calib.tokens = val;
+            o->calib.text = NULL;
+            o->alloc.calib = NULL; /* the allocation needs text windows */
+        } else if (!strcmp(name, "--calib-samples") || !strcmp(name, "--calib-len") ||
+                   !strcmp(name, "--calib-seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(val, &end, 10);
+            int seed = name[8] == 's' && name[9] == 'e';
+            if (!*val || *val == '-' || *end || errno || (!seed && (v < 1 || v > 1000000)))
+                return usage(seed ? "--calib-seed '%s' must be a whole number"
+                                  : "%s must be a whole number from 1 to 1000000", seed ? val : a);
+            if (seed) o->calib.seed = v;
+            else if (name[8] == 's') o->calib.samples = (size_t)v;
+            else o->calib.len = (size_t)v;
         } else if (sc_alloc_is_option(name)) {
             st = sc_alloc_set(&o->alloc, name, val, &err);
         } else if (!strcmp(name, "--dry-run")) o->dry_run = 1;
@@ -312,6 +368,7 @@ int main(int argc, char **argv)
     sc_recipe_init(&o.recipe);
     sc_alloc_opts_init(&o.alloc);
     o.progress = -1;
+    o.calib.samples = 128;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = nc > 0 ? (unsigned)(nc > 256 ? 256 : nc) : 1;
     o.argc = argc;
@@ -320,6 +377,7 @@ int main(int argc, char **argv)
     if ((rc = parse(&o, argc, argv, 0, &recipe_opts)) != 0) goto done;
     recipe_opts = 0;
     if ((rc = parse(&o, argc, argv, 1, &recipe_opts)) != 0) goto done;
+    sc_recipe_finish(&o.recipe);
     if (!o.in) {
         rc = usage("%s", "missing INPUT");
         goto done;

@@ -3,6 +3,7 @@
 #define SLQCONV_H
 
 #include "alloc_run.h"
+#include "calib.h"
 #include "recipe.h"
 #include "slq.h"
 
@@ -17,6 +18,7 @@ typedef struct sc_opts {
     const char *in, *out;
     sc_alloc_opts alloc;    /* --target-bits / --target-ear and their settings */
     sc_alloc_out *alloc_out;/* the allocation, once made */
+    sc_calib_opts calib;    /* --calib / --calib-tokens and their settings */
     int argc;
     char **argv;
 } sc_opts;

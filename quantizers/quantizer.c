@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fp4q.h"
+#include "hessian.h"
 #include "higgs.h"
 #include "rtn.h"
 
@@ -26,7 +27,8 @@ static slq_status fail(slq_error *err, slq_status code, const char *fmt, ...)
     return code;
 }
 
-static const char *const method_names[SLQ_QM_COUNT] = {"rtn", "higgs", "mxfp4", "nvfp4"};
+static const char *const method_names[SLQ_QM_COUNT] = {"rtn",   "higgs", "mxfp4",
+                                                       "nvfp4", "gptq",  "sparsegpt"};
 
 const char *slq_qmethod_name(slq_qmethod m)
 {
@@ -41,7 +43,7 @@ slq_status slq_qmethod_parse(const char *name, slq_qmethod *out, slq_error *err)
             return SLQ_OK;
         }
     return fail(err, SLQ_E_ARG, "unknown quantization method '%s' (known: rtn, higgs, mxfp4, "
-                "nvfp4)", name);
+                "nvfp4, gptq, sparsegpt)", name);
 }
 
 void slq_qrecipe_default(slq_qrecipe *r)
@@ -55,14 +57,54 @@ void slq_qrecipe_default(slq_qrecipe *r)
     r->clip_search = 1;
     r->clip_min = 0.5;
     r->clip_steps = 51;
+    r->damp = 0.01;
+    r->block_size = 128;
+    r->dense_dtype = SLQ_F32;
 }
+
+int slq_qmethod_needs_hessian(slq_qmethod m) { return m == SLQ_QM_GPTQ || m == SLQ_QM_SPARSEGPT; }
 
 slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err)
 {
     if (!slq_qmethod_name(r->method))
         return fail(err, SLQ_E_ARG, "recipe: invalid method %d", (int)r->method);
-    if (r->bits < 2 || r->bits > 8)
-        return fail(err, SLQ_E_ARG, "recipe: bits %u out of range (2..8)", r->bits);
+    int sparse = r->method == SLQ_QM_SPARSEGPT;
+    if (sparse && r->bits == 16) {
+        if (r->dense_dtype != SLQ_F32 && r->dense_dtype != SLQ_F16 && r->dense_dtype != SLQ_BF16)
+            return fail(err, SLQ_E_ARG, "recipe: dense dtype must be F32, F16 or BF16");
+    } else if (r->bits < 2 || r->bits > 8) {
+        return fail(err, SLQ_E_ARG, "recipe: bits %u out of range (2..8%s)", r->bits,
+                    sparse ? ", or 16 to prune only" : "");
+    }
+    if (slq_qmethod_needs_hessian(r->method)) {
+        if (!(r->damp >= 0 && r->damp <= 1e3))
+            return fail(err, SLQ_E_ARG, "recipe: damp %g out of range (0..1000)", r->damp);
+        unsigned bs = r->block_size;
+        if (bs < 1 || bs > 4096 || (bs & (bs - 1)))
+            return fail(err, SLQ_E_ARG, "recipe: block size %u must be a power of two up to 4096",
+                        bs);
+    }
+    if (r->act_order && r->method != SLQ_QM_GPTQ)
+        return fail(err, SLQ_E_ARG, "recipe: act-order applies to GPTQ only");
+    if (sparse) {
+        int nm = r->prune_m != 0, un = r->sparsity != 0;
+        if (nm == un)
+            return fail(err, SLQ_E_ARG,
+                        "recipe: SparseGPT needs either a sparsity in (0, 1) or N:M, not %s",
+                        nm ? "both" : "neither");
+        if (un && !(r->sparsity > 0 && r->sparsity < 1))
+            return fail(err, SLQ_E_ARG, "recipe: sparsity %g must be in (0, 1)", r->sparsity);
+        if (nm && (r->prune_m < 2 || r->prune_m > 16 || r->prune_n < 1 ||
+                   r->prune_n >= r->prune_m || r->block_size % r->prune_m))
+            return fail(err, SLQ_E_ARG,
+                        "recipe: N:M sparsity %u:%u needs 1 <= N < M <= 16 with M dividing "
+                        "the block size %u", r->prune_n, r->prune_m, r->block_size);
+    } else if (r->sparsity != 0 || r->prune_m != 0) {
+        return fail(err, SLQ_E_ARG, "recipe: sparsity applies to SparseGPT only");
+    }
+    if (r->rotate && slq_qmethod_needs_hessian(r->method))
+        return fail(err, SLQ_E_ARG, "recipe: rotation is not yet supported with %s",
+                    slq_qmethod_name(r->method));
     uint64_t g = r->group_size;
     if (!(g == 0 || g == 16 || g == 32 || g == 64 || g == 128 || g == 256))
         return fail(err, SLQ_E_ARG,
@@ -82,8 +124,20 @@ slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err)
 
 char *slq_qrecipe_json(const slq_qrecipe *r)
 {
-    char buf[640], rot[96] = "";
+    char buf[896], rot[96] = "", extra[256] = "";
     int n;
+    if (slq_qmethod_needs_hessian(r->method)) {
+        int k = snprintf(extra, sizeof extra, ",\"damp\":%.17g,\"block_size\":%u", r->damp,
+                         r->block_size);
+        if (r->method == SLQ_QM_GPTQ)
+            snprintf(extra + k, sizeof extra - (size_t)k, ",\"act_order\":%s",
+                     r->act_order ? "true" : "false");
+        else if (r->prune_m)
+            snprintf(extra + k, sizeof extra - (size_t)k, ",\"sparsity\":\"%u:%u\"", r->prune_n,
+                     r->prune_m);
+        else
+            snprintf(extra + k, sizeof extra - (size_t)k, ",\"sparsity\":%.17g", r->sparsity);
+    }
     if (r->rotate) {
         char blk[24] = "";
         if (r->rot_block) snprintf(blk, sizeof blk, ":%llu", (unsigned long long)r->rot_block);
@@ -94,20 +148,23 @@ char *slq_qrecipe_json(const slq_qrecipe *r)
     }
     if (r->method == SLQ_QM_MXFP4 || r->method == SLQ_QM_NVFP4) /* the format fixes the rest */
         n = snprintf(buf, sizeof buf, "{\"method\":\"%s\"%s}", slq_qmethod_name(r->method), rot);
+    else if (r->method == SLQ_QM_SPARSEGPT && r->bits == 16) /* prune only: dense */
+        n = snprintf(buf, sizeof buf, "{\"method\":\"%s\",\"bits\":16,\"dense_dtype\":\"%s\"%s}",
+                     slq_qmethod_name(r->method), slq_dtype_name(r->dense_dtype), extra);
     else if (r->clip_search)
         n = snprintf(buf, sizeof buf,
                      "{\"method\":\"%s\",\"bits\":%u,\"group_size\":%llu,\"sym\":%s,"
                      "\"scale_dtype\":\"%s\",\"clip_search\":true,\"clip_min\":%.17g,"
-                     "\"clip_steps\":%u%s}",
+                     "\"clip_steps\":%u%s%s}",
                      slq_qmethod_name(r->method), r->bits, (unsigned long long)r->group_size,
                      r->sym ? "true" : "false", slq_dtype_name(r->scale_dtype), r->clip_min,
-                     r->clip_steps, rot);
+                     r->clip_steps, rot, extra);
     else
         n = snprintf(buf, sizeof buf,
                      "{\"method\":\"%s\",\"bits\":%u,\"group_size\":%llu,\"sym\":%s,"
-                     "\"scale_dtype\":\"%s\",\"clip_search\":false%s}",
+                     "\"scale_dtype\":\"%s\",\"clip_search\":false%s%s}",
                      slq_qmethod_name(r->method), r->bits, (unsigned long long)r->group_size,
-                     r->sym ? "true" : "false", slq_dtype_name(r->scale_dtype), rot);
+                     r->sym ? "true" : "false", slq_dtype_name(r->scale_dtype), rot, extra);
     if (n < 0 || (size_t)n >= sizeof buf) return NULL;
     char *s = malloc((size_t)n + 1);
     if (s) memcpy(s, buf, (size_t)n + 1);
@@ -124,6 +181,9 @@ slq_status slq_qrecipe_tensor_info(const slq_qrecipe *r, slq_tensor_info *info, 
     info->nnz = numel;
     if (r->method == SLQ_QM_MXFP4 || r->method == SLQ_QM_NVFP4) {
         info->encoding = r->method == SLQ_QM_MXFP4 ? SLQ_ENC_MXFP4 : SLQ_ENC_NVFP4;
+    } else if (r->method == SLQ_QM_SPARSEGPT && r->bits == 16) {
+        info->encoding = SLQ_ENC_DENSE;
+        info->dtype = r->dense_dtype;
     } else {
         info->encoding = SLQ_ENC_INTGRID;
         info->bits = r->bits;
@@ -291,18 +351,12 @@ static slq_status quantize_fp4(const char *name, const float *w, const float *sr
     return SLQ_OK;
 }
 
-slq_status slq_quantize(const char *name, int ndim, const uint64_t *shape, const float *w,
-                        const slq_qstats *stats, const slq_qrecipe *recipe, unsigned threads,
-                        slq_qtensor *out, slq_error *err)
+/* RTN, HIGGS and FP4: round to nearest, no calibration data. */
+static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape,
+                               const float *w, const slq_qrecipe *recipe, unsigned threads,
+                               slq_qtensor *out, slq_error *err)
 {
-    (void)stats; /* RTN, HIGGS and FP4 round to nearest: no calibration data */
-    memset(out, 0, sizeof *out);
-    slq_status st = slq_qrecipe_check(recipe, err);
-    if (st) return st;
-    if (ndim < 1 || ndim > SLQ_MAX_DIMS)
-        return fail(err, SLQ_E_ARG, "tensor '%s': %d dimensions, quantizers need 1..%d", name,
-                    ndim, SLQ_MAX_DIMS);
-
+    slq_status st;
     slq_qtensor t;
     memset(&t, 0, sizeof t);
     t.name = strdup(name);
@@ -445,4 +499,229 @@ done:
     free(signs);
     slq_qtensor_free(&t);
     return st;
+}
+
+/* ------------------------------------------------ calibrated methods */
+
+/* Sections of a GPTQ / SparseGPT result: codes of the kept weights only,
+ * scales, zero-points, the mask (bitmap or N:M ranks), or for prune-only a
+ * dense tensor. */
+static slq_status assemble(slq_qtensor *t, const slq_layout *lay, const slq_qrecipe *r,
+                           slq_cq *c, const char *name, slq_error *err)
+{
+    const slq_tensor_info *info = &t->info;
+    for (int k = 0; k < SLQ_ROLE_COUNT; k++) {
+        t->section_size[k] = lay->size[k];
+        if ((lay->roles >> k) & 1) {
+            t->sections[k] = malloc(lay->size[k] + 1);
+            if (!t->sections[k])
+                return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+        }
+    }
+    uint64_t numel = lay->numel;
+    if (info->encoding == SLQ_ENC_DENSE) {
+        slq_status st = slq_from_f32(r->dense_dtype, c->deq, numel, t->sections[SLQ_ROLE_DATA]);
+        if (!st) st = slq_to_f32(r->dense_dtype, t->sections[SLQ_ROLE_DATA], numel, c->deq);
+        if (st) return fail(err, st, "tensor '%s': cannot store as %s", name,
+                            slq_dtype_name(r->dense_dtype));
+        return SLQ_OK; /* deq now holds the stored values */
+    }
+    uint8_t *kept = c->codes;
+    if (c->keep) { /* gather the codes of the kept weights, row-major */
+        uint64_t k = 0;
+        for (uint64_t i = 0; i < numel; i++)
+            if (c->keep[i]) c->codes[k++] = c->codes[i];
+    }
+    slq_pack(kept, info->nnz, r->bits, t->sections[SLQ_ROLE_CODES]);
+    slq_status st = slq_from_f32(r->scale_dtype, c->scales, lay->rows * lay->groups_per_row,
+                                 t->sections[SLQ_ROLE_SCALES]);
+    if (st) return fail(err, st, "tensor '%s': cannot store scales", name);
+    if (!r->sym)
+        slq_pack(c->zeros, lay->rows * lay->groups_per_row, r->bits, t->sections[SLQ_ROLE_ZEROS]);
+    if (info->mask == SLQ_MASK_BITMAP) {
+        slq_pack(c->keep, numel, 1, t->sections[SLQ_ROLE_MASK]);
+    } else if (info->mask == SLQ_MASK_NM) {
+        uint64_t runs = numel / r->prune_m;
+        uint16_t *ranks = malloc(runs * sizeof *ranks + 1);
+        if (!ranks) return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+        for (uint64_t i = 0; i < runs; i++)
+            ranks[i] = (uint16_t)slq_nm_rank(c->keep + i * r->prune_m, r->prune_n, r->prune_m);
+        slq_pack16(ranks, runs, slq_nm_rank_bits(r->prune_n, r->prune_m),
+                   t->sections[SLQ_ROLE_MASK]);
+        free(ranks);
+    }
+    return SLQ_OK;
+}
+
+static slq_status quantize_calibrated(const char *name, int ndim, const uint64_t *shape,
+                                      const float *w, const double *H,
+                                      const slq_qrecipe *recipe, unsigned threads,
+                                      slq_qtensor *out, slq_error *err)
+{
+    slq_qtensor t;
+    memset(&t, 0, sizeof t);
+    slq_cq c;
+    memset(&c, 0, sizeof c);
+    t.name = strdup(name);
+    t.recipe_json = slq_qrecipe_json(recipe);
+    if (!t.name || !t.recipe_json) {
+        slq_qtensor_free(&t);
+        return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+    }
+    slq_tensor_info *info = &t.info;
+    info->name = t.name;
+    info->ndim = ndim;
+    memcpy(info->shape, shape, (size_t)ndim * sizeof *shape);
+    info->recipe_json = t.recipe_json;
+    uint64_t rows = 1, cols = shape[ndim - 1];
+    for (int d = 0; d + 1 < ndim; d++) rows *= shape[d];
+    char msg[512] = "";
+    slq_status st;
+    if (recipe->method == SLQ_QM_GPTQ)
+        st = slq_gptq_run(w, rows, cols, H, recipe, threads, &c, msg, sizeof msg);
+    else
+        st = slq_sparsegpt_run(w, rows, cols, H, recipe, threads, &c, msg, sizeof msg);
+    if (st) {
+        slq_qtensor_free(&t);
+        return fail(err, st, "tensor '%s': %s", name, msg);
+    }
+    if (recipe->method == SLQ_QM_SPARSEGPT && recipe->bits == 16) {
+        info->encoding = SLQ_ENC_DENSE;
+        info->dtype = recipe->dense_dtype;
+    } else {
+        info->encoding = SLQ_ENC_INTGRID;
+        info->grid = SLQ_GRID_AFFINE;
+        info->bits = recipe->bits;
+        info->group_size = recipe->group_size;
+        info->scale_dtype = recipe->scale_dtype;
+        info->zero_kind = recipe->sym ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
+        info->mask = !c.keep ? SLQ_MASK_NONE : recipe->prune_m ? SLQ_MASK_NM : SLQ_MASK_BITMAP;
+        info->mask_n = recipe->prune_n;
+        info->mask_m = recipe->prune_m;
+        info->nnz = rows * cols - c.pruned;
+    }
+    slq_layout lay;
+    st = slq_tensor_layout(info, &lay, err);
+    if (!st) st = assemble(&t, &lay, recipe, &c, name, err);
+    if (!st) {
+        for (uint64_t i = 0; i < rows * cols; i++) {
+            double d = (double)w[i] - (double)c.deq[i];
+            t.sq_error += d * d;
+            t.sq_norm += (double)w[i] * w[i];
+        }
+        t.rel_error = t.sq_norm > 0 ? sqrt(t.sq_error / t.sq_norm) : 0;
+        t.pruned = c.pruned;
+        if (slq_hessian_error(H, cols, w, c.deq, rows, &t.out_sq_error, &t.out_sq_norm))
+            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+        t.out_rel_error = t.out_sq_norm > 0 ? sqrt(t.out_sq_error / t.out_sq_norm) : 0;
+    }
+    slq_cq_free(&c);
+    if (st) {
+        slq_qtensor_free(&t);
+        return st;
+    }
+    *out = t;
+    return SLQ_OK;
+}
+
+slq_status slq_quantize(const char *name, int ndim, const uint64_t *shape, const float *w,
+                        const slq_qstats *stats, const slq_qrecipe *recipe, unsigned threads,
+                        slq_qtensor *out, slq_error *err)
+{
+    memset(out, 0, sizeof *out);
+    slq_status st = slq_qrecipe_check(recipe, err);
+    if (st) return st;
+    if (ndim < 1 || ndim > SLQ_MAX_DIMS)
+        return fail(err, SLQ_E_ARG, "tensor '%s': %d dimensions, quantizers need 1..%d", name,
+                    ndim, SLQ_MAX_DIMS);
+    const double *H = stats ? stats->hessian : NULL;
+    if (!slq_qmethod_needs_hessian(recipe->method)) {
+        st = quantize_rtn(name, ndim, shape, w, recipe, threads, out, err);
+        if (st || !H) return st;
+        /* report the calibration output error of the result, where
+         * slq_qtensor_decode can decode it (affine grids, no rotation) */
+        if (out->info.rotation != SLQ_ROT_NONE || out->info.encoding != SLQ_ENC_INTGRID ||
+            out->info.grid != SLQ_GRID_AFFINE)
+            return SLQ_OK;
+        uint64_t rows = out->info.rows, cols = out->info.cols;
+        float *q = malloc(rows * cols * sizeof *q + 1);
+        if (!q) st = SLQ_E_NOMEM;
+        if (!st) st = slq_qtensor_decode(out, q, err);
+        if (!st && slq_hessian_error(H, cols, w, q, rows, &out->out_sq_error, &out->out_sq_norm))
+            st = SLQ_E_NOMEM;
+        free(q);
+        if (st) {
+            slq_qtensor_free(out);
+            return fail(err, st, "tensor '%s': out of memory", name);
+        }
+        out->out_rel_error = out->out_sq_norm > 0 ? sqrt(out->out_sq_error / out->out_sq_norm) : 0;
+        return SLQ_OK;
+    }
+    if (!H)
+        return fail(err, SLQ_E_ARG, "tensor '%s': %s needs calibration data (a Hessian)", name,
+                    slq_qmethod_name(recipe->method));
+    uint64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    uint64_t cols = shape[ndim - 1];
+    for (uint64_t i = 0; i < numel; i++)
+        if (!isfinite(w[i]))
+            return fail(err, SLQ_E_ARG,
+                        "tensor '%s': non-finite weight (NaN or Inf) at row %llu, column %llu",
+                        name, (unsigned long long)(i / cols), (unsigned long long)(i % cols));
+    return quantize_calibrated(name, ndim, shape, w, H, recipe, threads, out, err);
+}
+
+/* ------------------------------------------------------------ decode */
+
+slq_status slq_qtensor_decode(const slq_qtensor *t, float *out, slq_error *err)
+{
+    const slq_tensor_info *in = &t->info;
+    uint64_t rows = in->rows, cols = in->cols;
+    if (in->encoding == SLQ_ENC_DENSE) {
+        slq_status st = slq_to_f32(in->dtype, t->sections[SLQ_ROLE_DATA], rows * cols, out);
+        return st ? fail(err, st, "tensor '%s': bad dense dtype", in->name) : SLQ_OK;
+    }
+    if (in->encoding != SLQ_ENC_INTGRID || in->rotation != SLQ_ROT_NONE ||
+        in->grid != SLQ_GRID_AFFINE)
+        return fail(err, SLQ_E_UNSUPPORTED, "tensor '%s': cannot decode this encoding", in->name);
+    uint64_t G = in->group_size ? in->group_size : cols, gpr = (cols + G - 1) / G;
+    unsigned b = in->bits;
+    float *sc = malloc(rows * gpr * sizeof *sc + 1);
+    uint8_t *z = malloc(rows * gpr + 1), *codes = malloc(in->nnz + 1),
+            *keep = malloc(rows * cols + 1);
+    if (!sc || !z || !codes || !keep) {
+        free(sc);
+        free(z);
+        free(codes);
+        free(keep);
+        return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", in->name);
+    }
+    slq_to_f32(in->scale_dtype, t->sections[SLQ_ROLE_SCALES], rows * gpr, sc);
+    if (in->zero_kind == SLQ_ZERO_INT) slq_unpack(t->sections[SLQ_ROLE_ZEROS], 0, rows * gpr, b, z);
+    else memset(z, 1 << (b - 1), rows * gpr);
+    slq_unpack(t->sections[SLQ_ROLE_CODES], 0, in->nnz, b, codes);
+    slq_status st = SLQ_OK;
+    if (in->mask == SLQ_MASK_BITMAP) {
+        slq_unpack(t->sections[SLQ_ROLE_MASK], 0, rows * cols, 1, keep);
+    } else if (in->mask == SLQ_MASK_NM) {
+        unsigned rb = slq_nm_rank_bits(in->mask_n, in->mask_m);
+        for (uint64_t i = 0; i < rows * cols / in->mask_m && !st; i++) {
+            uint16_t rank;
+            slq_unpack16(t->sections[SLQ_ROLE_MASK], i, 1, rb, &rank);
+            st = slq_nm_unrank(rank, in->mask_n, in->mask_m, keep + i * in->mask_m);
+        }
+    } else {
+        memset(keep, 1, rows * cols);
+    }
+    uint64_t k = 0;
+    for (uint64_t r = 0; r < rows && !st; r++)
+        for (uint64_t c = 0; c < cols; c++) {
+            uint64_t g = r * gpr + c / G;
+            out[r * cols + c] = keep[r * cols + c] ? slq_rtn_decode(sc[g], codes[k++], z[g]) : 0.0f;
+        }
+    free(sc);
+    free(z);
+    free(codes);
+    free(keep);
+    return st ? fail(err, st, "tensor '%s': corrupt N:M mask", in->name) : SLQ_OK;
 }

@@ -9,6 +9,8 @@
  * calibration data (GPTQ, SparseGPT) receive it through slq_qstats (a
  * Hessian H = X^T X of the layer inputs, cols x cols), methods with other
  * grids (HIGGS, FP4) add fields to slq_qrecipe and their own encodings.
+ * Implemented: RTN (rtn.c), GPTQ (gptq.c) and SparseGPT (sparsegpt.c); the
+ * last two share the inverse-Hessian machinery of hessian.c.
  * Any method may first rotate the input dimension (slq_qrecipe.rotate, spec
  * §5.4); the rotation is also exposed as a step (slq_q_rotate_rows,
  * slq_q_rotate_hessian) so that Hessian-based methods can work in the
@@ -35,6 +37,8 @@ typedef enum slq_qmethod {
                        scale = group RMS (times the best factor in 0.80..1.20 with clip_search) */
     SLQ_QM_MXFP4,   /* OCP MXFP4, round to nearest with the OCP scale rule (spec §7.4) */
     SLQ_QM_NVFP4,   /* NVFP4, round to nearest with NVIDIA's two-level scales (spec §7.4) */
+    SLQ_QM_GPTQ,    /* GPTQ (Frantar et al. 2022): needs a Hessian */
+    SLQ_QM_SPARSEGPT, /* SparseGPT (Frantar & Alistarh 2023): prune (+ quantize); needs a Hessian */
     SLQ_QM_COUNT
 } slq_qmethod;
 
@@ -53,6 +57,18 @@ typedef struct slq_qrecipe {
     int clip_search;        /* 1: search a shrink ratio of the range per group (MSE) */
     double clip_min;        /* smallest ratio tried, in (0, 1] */
     unsigned clip_steps;    /* ratios tried: 1, 1-d, ..., clip_min with d = (1-clip_min)/(steps-1) */
+    /* GPTQ and SparseGPT */
+    double damp;            /* H += damp * mean(diag H) * I before inverting (default 0.01) */
+    unsigned block_size;    /* columns per lazy batch update (default 128) */
+    int act_order;          /* GPTQ: columns in decreasing diag(H) order, static groups */
+    /* SparseGPT: either an unstructured fraction of each block of block_size
+     * columns (sparsity in (0, 1)), or N kept of every M consecutive columns
+     * (prune_m in 2..16 dividing block_size, 1 <= prune_n < prune_m).
+     * bits = 16 with SparseGPT means "prune only": the result is a dense
+     * tensor of dense_dtype holding the updated weights with exact zeros. */
+    double sparsity;
+    unsigned prune_n, prune_m;
+    slq_dtype dense_dtype;  /* F32, F16 or BF16 (default F32) */
     /* Rotation before quantization (spec §5.4); bits, group_size, sym and
      * scale_dtype do not apply to the FP4 methods, sym not to HIGGS. */
     int rotate;             /* 1: block Hadamard with seeded signs along the input dimension */
@@ -61,10 +77,12 @@ typedef struct slq_qrecipe {
 } slq_qrecipe;
 
 /* The defaults of slqconv: RTN, 4 bits, groups of 128, asymmetric, F16
- * scales, clip search over 1.00, 0.99, ..., 0.50 (51 ratios). */
+ * scales, clip search over 1.00, 0.99, ..., 0.50 (51 ratios); for
+ * GPTQ/SparseGPT damp 0.01, blocks of 128, no act-order, no sparsity. */
 void slq_qrecipe_default(slq_qrecipe *r);
 /* Check ranges (bits, group size, scale dtype, clip parameters, rotation
- * block); SLQ_E_ARG with a message naming the bad field otherwise. */
+ * block, the GPTQ/SparseGPT fields); SLQ_E_ARG with a message naming the bad
+ * field otherwise. */
 slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err);
 /* The recipe as a JSON object text (malloc'd, caller frees), e.g.
  * {"method":"rtn","bits":4,...}; NULL when out of memory. */
@@ -91,10 +109,15 @@ slq_status slq_q_rotate_rows(float *w, uint64_t rows, uint64_t cols, uint64_t bl
  * in float64.  GPTQ on a rotated tensor must use this H.  Errors as above. */
 slq_status slq_q_rotate_hessian(double *h, uint64_t n, uint64_t block, uint64_t seed);
 
-/* Calibration statistics for methods that use them; RTN ignores them and
- * every method accepts NULL. */
+/* Whether a method needs calibration statistics (a Hessian). */
+int slq_qmethod_needs_hessian(slq_qmethod m);
+
+/* Calibration statistics.  GPTQ and SparseGPT need the Hessian (SLQ_E_ARG
+ * without it); the other methods do not use it for quantizing but report
+ * the output error on it when given (for unrotated affine-grid results).
+ * NULL = none. */
 typedef struct slq_qstats {
-    const double *hessian;  /* cols x cols, row-major, or NULL */
+    const double *hessian;  /* H = 2 X^T X (cols x cols, row-major, symmetric), or NULL */
     uint64_t nsamples;      /* number of input vectors accumulated into it */
 } slq_qstats;
 
@@ -111,6 +134,12 @@ typedef struct slq_qtensor {
      * produces: sq_error = ||W - Q(W)||_F^2, sq_norm = ||W||_F^2,
      * rel_error = sqrt(sq_error / sq_norm) (0 when W = 0). */
     double sq_error, sq_norm, rel_error;
+    /* With a Hessian (float64 sums of float32 products): the calibration
+     * output error out_sq_error = sum_r (w_r - q_r)^T H (w_r - q_r)
+     * (= 2 ||(W - Q) X^T||^2 for H = 2 X^T X), out_sq_norm = sum_r w_r^T H w_r,
+     * out_rel_error = sqrt(out_sq_error / out_sq_norm); all 0 without one. */
+    double out_sq_error, out_sq_norm, out_rel_error;
+    uint64_t pruned;        /* weights set to zero by a mask (SparseGPT) */
 } slq_qtensor;
 
 /* Quantize W (rows*cols floats, row-major) of the tensor named `name` with
@@ -123,6 +152,10 @@ typedef struct slq_qtensor {
 slq_status slq_quantize(const char *name, int ndim, const uint64_t *shape, const float *w,
                         const slq_qstats *stats, const slq_qrecipe *recipe, unsigned threads,
                         slq_qtensor *out, slq_error *err);
+
+/* Decode a quantized tensor's in-memory sections to float32 (rows*cols
+ * values, what a decoder of the written file produces). */
+slq_status slq_qtensor_decode(const slq_qtensor *t, float *out, slq_error *err);
 
 /* Release the buffers of a quantized tensor and zero it; safe on a zeroed one. */
 void slq_qtensor_free(slq_qtensor *t);

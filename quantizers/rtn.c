@@ -110,6 +110,16 @@ static double grid_error(const float *x, size_t n, float s, int zero, int qmax,
     return e;
 }
 
+int slq_rtn_code(float x, float s, int zero, int qmax)
+{
+    float inv = s > 0 ? 1.0f / s : 0;
+    if (s > 0 && isfinite(inv)) return nearest_code(x, s, inv, zero, qmax);
+    int q = zero; /* as in grid_error: s = 0, or a scale without a finite inverse */
+    if (s > 0)
+        for (q = 0; q < qmax && pick_exact(x, s, q, zero) == q + 1;) q++;
+    return q;
+}
+
 /* The grid of ratio p; returns 0 when the scale overflows the dtype. */
 static int make_grid(double mn, double mx, double p, const slq_qrecipe *r, float *s_out,
                      int *zero_out)

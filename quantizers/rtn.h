@@ -28,6 +28,11 @@ typedef enum slq_rtn_fail {
 slq_rtn_fail slq_rtn_quantize_group(const float *x, size_t n, const slq_qrecipe *r,
                                     uint8_t *codes, slq_rtn_group *g, size_t *bad);
 
+/* The nearest code to x on grid (s, zero) with codes 0..qmax, by the rule
+ * of slq_rtn_quantize_group (lower code on a tie): GPTQ and SparseGPT
+ * quantize one updated weight at a time with it. */
+int slq_rtn_code(float x, float s, int zero, int qmax);
+
 /* The value a decoder computes for code q on grid (s, zero): the float32
  * product s * (q - zero), with q - zero an exact integer (spec §5.2). */
 static inline float slq_rtn_decode(float s, int q, int zero)

@@ -205,19 +205,22 @@ static int needs_scratch(const slq_model *m)
     return 0;
 }
 
-slq_status slq_model_open(const char *path, const slq_model_options *opt, slq_model **out,
-                          slq_error *err)
+/* Build a model over an open weight source (taken over, closed on failure). */
+static slq_status open_from(slq_weights *src, const slq_model_options *opt, slq_model **out,
+                            slq_error *err)
 {
-    if (!path || !out) return slq_fail(err, SLQ_E_ARG, "slq_model_open: NULL argument");
     *out = NULL;
     slq_model_options o = {0, 0};
     if (opt) o = *opt;
     slq_model *m = calloc(1, sizeof *m);
-    if (!m) return slq_fail(err, SLQ_E_NOMEM, "out of memory");
+    if (!m) {
+        slq_weights_close(src);
+        return slq_fail(err, SLQ_E_NOMEM, "out of memory");
+    }
+    m->src = src;
     char *json = NULL;
     size_t len = 0;
-    slq_status s = slq_weights_open(path, &m->src, err);
-    if (!s) s = slq_weights_config_json(m->src, &json, &len, err);
+    slq_status s = slq_weights_config_json(m->src, &json, &len, err);
     if (!s) s = slq_decoder_config_parse(json, len, &m->cfg, err);
     free(json);
     if (!s) s = load_model(m, o.resident, err);
@@ -234,6 +237,17 @@ slq_status slq_model_open(const char *path, const slq_model_options *opt, slq_mo
         m->cache_max = m->cfg.max_position_embeddings;
     *out = m;
     return SLQ_OK;
+}
+
+slq_status slq_model_open(const char *path, const slq_model_options *opt, slq_model **out,
+                          slq_error *err)
+{
+    if (!path || !out) return slq_fail(err, SLQ_E_ARG, "slq_model_open: NULL argument");
+    *out = NULL;
+    slq_weights *src = NULL;
+    slq_status s = slq_weights_open(path, &src, err);
+    if (s) return s;
+    return open_from(src, opt, out, err);
 }
 
 static void free_linear(linear *l)
@@ -472,8 +486,20 @@ static slq_status attention(slq_model *m, const layer *L, size_t T, size_t pos0,
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
-/* One decoder layer on m->x (T rows), in place. */
-static slq_status run_layer(slq_model *m, size_t li, size_t T, size_t pos0, slq_error *err)
+/* observe(), then report whether the caller asked to stop after `name`. */
+#define OBSERVE_OR_STOP(name, X, in)                                             \
+    do {                                                                       \
+        if ((s = observe(m, li, name, X, T, in, err))) return s;               \
+        if (stop && strcmp(stop, name) == 0) {                                 \
+            *stopped = 1;                                                      \
+            return SLQ_OK;                                                     \
+        }                                                                      \
+    } while (0)
+
+/* One decoder layer on m->x (T rows), in place.  With stop = a linear's
+ * observer name, return (*stopped = 1) right after observing its input. */
+static slq_status run_layer(slq_model *m, size_t li, size_t T, size_t pos0, const char *stop,
+                            int *stopped, slq_error *err)
 {
     const slq_decoder_config *c = &m->cfg;
     layer *L = &m->layers[li];
@@ -483,9 +509,10 @@ static slq_status run_layer(slq_model *m, size_t li, size_t T, size_t pos0, slq_
     float *kc = L->kc + pos0 * kvd, *vc = L->vc + pos0 * kvd;
     slq_status s;
 
+    *stopped = 0;
     rmsnorm(m->h, m->x, L->in_norm, T, H, eps);
-    if ((s = observe(m, li, "qkv", m->h, T, H, err)) ||
-        (s = run_linear(m, li, &L->q, m->h, T, m->q, qd, err)) ||
+    OBSERVE_OR_STOP("qkv", m->h, H);
+    if ((s = run_linear(m, li, &L->q, m->h, T, m->q, qd, err)) ||
         (s = run_linear(m, li, &L->k, m->h, T, kc, kvd, err)) ||
         (s = run_linear(m, li, &L->v, m->h, T, vc, kvd, err)))
         return s;
@@ -496,22 +523,70 @@ static slq_status run_layer(slq_model *m, size_t li, size_t T, size_t pos0, slq_
     rope(m->q, T, c->num_heads, qd, hd, m->rope_cos, m->rope_sin);
     rope(kc, T, c->num_kv_heads, kvd, hd, m->rope_cos, m->rope_sin);
     if ((s = attention(m, L, T, pos0, err))) return s;
-    if ((s = observe(m, li, "o_proj", m->att, T, qd, err)) ||
-        (s = run_linear(m, li, &L->o, m->att, T, m->h, H, err)))
+    OBSERVE_OR_STOP("o_proj", m->att, qd);
+    if ((s = run_linear(m, li, &L->o, m->att, T, m->h, H, err)))
         return s;
     for (size_t i = 0; i < T * H; i++) m->x[i] += m->h[i];
 
     rmsnorm(m->h, m->x, L->post_norm, T, H, eps);
-    if ((s = observe(m, li, "gate_up", m->h, T, H, err)) ||
-        (s = run_linear(m, li, &L->gate, m->h, T, m->g, Im, err)) ||
+    OBSERVE_OR_STOP("gate_up", m->h, H);
+    if ((s = run_linear(m, li, &L->gate, m->h, T, m->g, Im, err)) ||
         (s = run_linear(m, li, &L->up, m->h, T, m->u, Im, err)))
         return s;
     for (size_t i = 0; i < T * Im; i++) m->g[i] = silu(m->g[i]) * m->u[i];
-    if ((s = observe(m, li, "down_proj", m->g, T, Im, err)) ||
-        (s = run_linear(m, li, &L->down, m->g, T, m->h, H, err)))
+    OBSERVE_OR_STOP("down_proj", m->g, Im);
+    if ((s = run_linear(m, li, &L->down, m->g, T, m->h, H, err)))
         return s;
     for (size_t i = 0; i < T * H; i++) m->x[i] += m->h[i];
     return SLQ_OK;
+}
+
+/* Positions pos0..pos0+n-1 fit the cache limit and the sliding window. */
+static slq_status check_positions(const slq_model *m, size_t n, size_t pos0, slq_error *err)
+{
+    const slq_decoder_config *c = &m->cfg;
+    if (n > m->cache_max || pos0 > m->cache_max - n)
+        return slq_fail(err, SLQ_E_LIMIT, "positions up to %zu exceed the context limit %zu",
+                        pos0 + n, m->cache_max);
+    if (c->sliding_window && pos0 + n > c->sliding_window)
+        return slq_fail(err, SLQ_E_UNSUPPORTED,
+                        "positions up to %zu reach the sliding window of %zu tokens, which "
+                        "this executor does not implement", pos0 + n, c->sliding_window);
+    return SLQ_OK;
+}
+
+static slq_status check_tokens(const slq_model *m, const int32_t *tokens, size_t n,
+                               slq_error *err)
+{
+    for (size_t t = 0; t < n; t++)
+        if (tokens[t] < 0 || (size_t)tokens[t] >= m->cfg.vocab_size)
+            return slq_fail(err, SLQ_E_ARG, "token %d at index %zu outside vocab of %zu",
+                            tokens[t], t, m->cfg.vocab_size);
+    return SLQ_OK;
+}
+
+/* RoPE tables for positions pos0..pos0+n-1 (activation buffers allocated).
+ * HF: angle = inv_freq * position in float32, then cos/sin in float32. */
+static void set_positions(slq_model *m, size_t n, size_t pos0)
+{
+    const size_t half = m->cfg.head_dim / 2;
+    for (size_t t = 0; t < n; t++)
+        for (size_t i = 0; i < half; i++) {
+            float ang = m->inv_freq[i] * (float)(pos0 + t);
+            m->rope_cos[t * half + i] = (float)cos((double)ang);
+            m->rope_sin[t * half + i] = (float)sin((double)ang);
+        }
+}
+
+/* Final norm and lm_head on T rows of hidden states x. */
+static slq_status run_head(slq_model *m, const float *x, size_t T, float *logits, slq_error *err)
+{
+    const slq_decoder_config *c = &m->cfg;
+    const size_t H = c->hidden_size;
+    slq_status s;
+    rmsnorm(m->h, x, m->final_norm, T, H, (float)c->rms_norm_eps);
+    if ((s = observe(m, c->num_layers, "lm_head", m->h, T, H, err))) return s;
+    return run_linear(m, c->num_layers, &m->lm_head, m->h, T, logits, c->vocab_size, err);
 }
 
 static slq_status forward(slq_model *m, const int32_t *tokens, size_t n, size_t pos0,
@@ -524,45 +599,28 @@ static slq_status forward(slq_model *m, const int32_t *tokens, size_t n, size_t 
                         "forward at position %zu but the KV cache holds only %zu positions",
                         pos0, m->cache_len);
     if (n == 0) return SLQ_OK;
-    if (n > m->cache_max || pos0 > m->cache_max - n)
-        return slq_fail(err, SLQ_E_LIMIT, "positions up to %zu exceed the context limit %zu",
-                        pos0 + n, m->cache_max);
-    if (c->sliding_window && pos0 + n > c->sliding_window)
-        return slq_fail(err, SLQ_E_UNSUPPORTED,
-                        "positions up to %zu reach the sliding window of %zu tokens, which "
-                        "this executor does not implement", pos0 + n, c->sliding_window);
-    for (size_t t = 0; t < n; t++)
-        if (tokens[t] < 0 || (size_t)tokens[t] >= c->vocab_size)
-            return slq_fail(err, SLQ_E_ARG, "token %d at index %zu outside vocab of %zu",
-                            tokens[t], t, c->vocab_size);
-    double t0 = now_s();
     slq_status s;
+    if ((s = check_positions(m, n, pos0, err)) || (s = check_tokens(m, tokens, n, err)))
+        return s;
+    double t0 = now_s();
     if ((s = ensure_act(m, n, err)) || (s = ensure_cache(m, pos0 + n, err))) return s;
     m->cache_len = pos0; /* rewinding drops positions >= pos0 */
 
-    const size_t H = c->hidden_size, half = c->head_dim / 2;
+    const size_t H = c->hidden_size;
     for (size_t t = 0; t < n; t++)
         memcpy(m->x + t * H, m->embed + (size_t)tokens[t] * H, H * sizeof(float));
-    /* HF: angle = inv_freq * position in float32, then cos/sin in float32. */
-    for (size_t t = 0; t < n; t++)
-        for (size_t i = 0; i < half; i++) {
-            float ang = m->inv_freq[i] * (float)(pos0 + t);
-            m->rope_cos[t * half + i] = (float)cos((double)ang);
-            m->rope_sin[t * half + i] = (float)sin((double)ang);
-        }
+    set_positions(m, n, pos0);
+    int stopped;
     for (size_t li = 0; li < c->num_layers; li++)
-        if ((s = run_layer(m, li, n, pos0, err))) {
+        if ((s = run_layer(m, li, n, pos0, NULL, &stopped, err))) {
             m->cache_len = 0;
             return s;
         }
     m->cache_len = pos0 + n;
 
     if (logits) {
-        size_t first = last_only ? n - 1 : 0, T = n - first;
-        rmsnorm(m->h, m->x + first * H, m->final_norm, T, H, (float)c->rms_norm_eps);
-        if ((s = observe(m, c->num_layers, "lm_head", m->h, T, H, err)) ||
-            (s = run_linear(m, c->num_layers, &m->lm_head, m->h, T, logits, c->vocab_size,
-                            err))) {
+        size_t first = last_only ? n - 1 : 0;
+        if ((s = run_head(m, m->x + first * H, n - first, logits, err))) {
             m->cache_len = 0;
             return s;
         }
@@ -583,4 +641,64 @@ slq_status slq_model_forward_last(slq_model *m, const int32_t *tokens, size_t n,
 {
     if (!logits) return slq_fail(err, SLQ_E_ARG, "slq_model_forward_last: NULL logits");
     return forward(m, tokens, n, pos0, logits, 1, err);
+}
+
+/* ------------------------------------------------------------ block API */
+
+slq_status slq_model_embed(slq_model *m, const int32_t *tokens, size_t n, float *h,
+                           slq_error *err)
+{
+    if (!m || ((!tokens || !h) && n)) return slq_fail(err, SLQ_E_ARG, "slq_model_embed: NULL argument");
+    slq_status s = check_tokens(m, tokens, n, err);
+    if (s) return s;
+    const size_t H = m->cfg.hidden_size;
+    for (size_t t = 0; t < n; t++)
+        memcpy(h + t * H, m->embed + (size_t)tokens[t] * H, H * sizeof(float));
+    return SLQ_OK;
+}
+
+slq_status slq_model_block_forward(slq_model *m, size_t layer, float *h, size_t n, size_t pos0,
+                                   const char *stop_after, slq_error *err)
+{
+    if (!m || (!h && n)) return slq_fail(err, SLQ_E_ARG, "slq_model_block_forward: NULL argument");
+    if (layer >= m->cfg.num_layers)
+        return slq_fail(err, SLQ_E_ARG, "block %zu: the model has %zu layers", layer,
+                        m->cfg.num_layers);
+    if (stop_after && strcmp(stop_after, "qkv") && strcmp(stop_after, "o_proj") &&
+        strcmp(stop_after, "gate_up") && strcmp(stop_after, "down_proj"))
+        return slq_fail(err, SLQ_E_ARG, "block forward: cannot stop after '%s' (qkv, o_proj, "
+                        "gate_up or down_proj)", stop_after);
+    if (n == 0) return SLQ_OK;
+    slq_status s;
+    if ((s = check_positions(m, n, pos0, err))) return s;
+    double t0 = now_s();
+    if ((s = ensure_act(m, n, err)) || (s = ensure_cache(m, pos0 + n, err))) return s;
+    m->cache_len = 0; /* the layers' caches no longer agree: forward restarts at 0 */
+    const size_t H = m->cfg.hidden_size;
+    memcpy(m->x, h, n * H * sizeof(float));
+    set_positions(m, n, pos0);
+    int stopped;
+    if ((s = run_layer(m, layer, n, pos0, stop_after, &stopped, err))) return s;
+    if (!stopped) memcpy(h, m->x, n * H * sizeof(float));
+    m->stats.forward_seconds += now_s() - t0;
+    return SLQ_OK;
+}
+
+slq_status slq_model_head(slq_model *m, const float *h, size_t n, float *logits, slq_error *err)
+{
+    if (!m || ((!h || !logits) && n)) return slq_fail(err, SLQ_E_ARG, "slq_model_head: NULL argument");
+    if (n == 0) return SLQ_OK;
+    slq_status s = ensure_act(m, n, err);
+    if (s) return s;
+    return run_head(m, h, n, logits, err);
+}
+
+slq_status slq_model_open_weights(slq_weights *src, const slq_model_options *opt,
+                                  slq_model **out, slq_error *err)
+{
+    if (!src || !out) {
+        slq_weights_close(src);
+        return slq_fail(err, SLQ_E_ARG, "slq_model_open_weights: NULL argument");
+    }
+    return open_from(src, opt, out, err);
 }

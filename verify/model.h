@@ -20,6 +20,7 @@
 
 #include "model_config.h"
 #include "slq.h"
+#include "weights.h"
 
 typedef struct slq_model slq_model;
 
@@ -38,6 +39,11 @@ typedef struct slq_model_options {
  * implies is present with its shape.  opt may be NULL (defaults). */
 slq_status slq_model_open(const char *path, const slq_model_options *opt, slq_model **out,
                           slq_error *err);
+/* Open a model over a weight source already open (e.g. slq_weights_open_custom
+ * for weights a caller serves itself); the model takes `src` over and closes
+ * it, also on failure. */
+slq_status slq_model_open_weights(slq_weights *src, const slq_model_options *opt,
+                                  slq_model **out, slq_error *err);
 /* Free the model and its cache.  NULL is a no-op. */
 void slq_model_close(slq_model *m);
 
@@ -59,6 +65,27 @@ slq_status slq_model_forward(slq_model *m, const int32_t *tokens, size_t n, size
  * (vocab_size floats): the generation step. */
 slq_status slq_model_forward_last(slq_model *m, const int32_t *tokens, size_t n, size_t pos0,
                                   float *logits, slq_error *err);
+
+/* Block-level forward on a caller-owned hidden state (n x hidden_size
+ * floats, row-major), for layer-by-layer work such as GPTQ calibration:
+ *   embed -> block_forward(0) -> ... -> block_forward(L-1) -> head
+ * computes exactly (bit for bit) what slq_model_forward computes.
+ *
+ * slq_model_embed: h = the embeddings of tokens[0..n). */
+slq_status slq_model_embed(slq_model *m, const int32_t *tokens, size_t n, float *h,
+                           slq_error *err);
+/* Run decoder layer `layer` on h in place for positions pos0..pos0+n-1,
+ * with the observer and weight hook as in forward.  The layer attends to
+ * its own cached keys/values of positions 0..pos0-1 (left by earlier calls
+ * on this layer) and overwrites positions pos0..pos0+n-1; the model's cache
+ * is marked empty (a later slq_model_forward must start at pos0 = 0).
+ * stop_after = "qkv", "o_proj", "gate_up" or "down_proj": return right after
+ * the observer has seen that linear's input, leaving h unchanged (cheaper
+ * when only that input is wanted); NULL runs the whole layer. */
+slq_status slq_model_block_forward(slq_model *m, size_t layer, float *h, size_t n, size_t pos0,
+                                   const char *stop_after, slq_error *err);
+/* Final norm and lm_head: logits (n x vocab_size) of hidden states h. */
+slq_status slq_model_head(slq_model *m, const float *h, size_t n, float *logits, slq_error *err);
 
 /* Observer: called with the input X (T x in, row-major) of every linear layer
  * during forward.  Names: "qkv" (shared input of q/k/v_proj), "o_proj",

@@ -9,8 +9,12 @@
 #include "weights.h"
 
 struct slq_weights {
-    slq_reader *slq;       /* exactly one of slq / st is set */
+    slq_reader *slq;       /* exactly one of slq / st / cb is set */
     slq_safetensors *st;
+    slq_weights_callbacks cb;
+    int custom;
+    char *config;          /* custom: config.json text */
+    size_t config_len;
     char *dir;             /* folder of the source, for config.json beside safetensors */
     char *path;
 };
@@ -103,9 +107,32 @@ slq_status slq_weights_open(const char *path, slq_weights **out, slq_error *err)
     return SLQ_OK;
 }
 
+slq_status slq_weights_open_custom(const slq_weights_callbacks *cb, const char *config_json,
+                                   size_t config_len, slq_weights **out, slq_error *err)
+{
+    if (!cb || !cb->info || !cb->read || !config_json || !out)
+        return slq_fail(err, SLQ_E_ARG, "slq_weights_open_custom: NULL argument");
+    *out = NULL;
+    slq_weights *w = calloc(1, sizeof *w);
+    if (w) w->config = malloc(config_len + 1);
+    if (w) w->path = strdup("(custom weights)");
+    if (!w || !w->config || !w->path) {
+        slq_weights_close(w);
+        return slq_fail(err, SLQ_E_NOMEM, "slq_weights_open_custom: out of memory");
+    }
+    memcpy(w->config, config_json, config_len);
+    w->config[config_len] = 0;
+    w->config_len = config_len;
+    w->cb = *cb;
+    w->custom = 1;
+    *out = w;
+    return SLQ_OK;
+}
+
 void slq_weights_close(slq_weights *w)
 {
     if (!w) return;
+    free(w->config);
     slq_close(w->slq);
     slq_st_close(w->st);
     free(w->dir);
@@ -119,6 +146,12 @@ slq_status slq_weights_config_json(slq_weights *w, char **json, size_t *len, slq
     *json = NULL;
     *len = 0;
     if (w->slq) return slq_read_file(w->slq, "config.json", json, len, err);
+    if (w->custom) {
+        if (!(*json = malloc(w->config_len + 1))) return slq_fail(err, SLQ_E_NOMEM, "out of memory");
+        memcpy(*json, w->config, w->config_len + 1);
+        *len = w->config_len;
+        return SLQ_OK;
+    }
 
     char *p = join(w->dir, "config.json");
     if (!p) return slq_fail(err, SLQ_E_NOMEM, "out of memory");
@@ -194,6 +227,7 @@ slq_status slq_weights_info(const slq_weights *w, const char *name, slq_weight_i
                             slq_error *err)
 {
     if (!w || !name || !info) return slq_fail(err, SLQ_E_ARG, "slq_weights_info: NULL");
+    if (w->custom) return w->cb.info(w->cb.user, name, info, err);
     if (w->slq) {
         size_t i;
         slq_status s = slq_find_tensor(w->slq, name, &i);
@@ -213,6 +247,7 @@ slq_status slq_weights_read(const slq_weights *w, const char *name, uint64_t row
                             uint64_t nrows, float *out, slq_error *err)
 {
     if (!w || !name || (!out && nrows)) return slq_fail(err, SLQ_E_ARG, "slq_weights_read: NULL");
+    if (w->custom) return w->cb.read(w->cb.user, name, row0, nrows, out, err);
     if (w->slq) {
         size_t i;
         slq_status s = slq_find_tensor(w->slq, name, &i);
@@ -244,7 +279,7 @@ slq_status slq_weights_view(const slq_weights *w, const char *name, const float 
     *data = NULL;
     /* .slq tensors are always read through slq_decode, which verifies the
      * section checksums; an in-place view would bypass that. */
-    if (w->slq) return slq_fail(err, SLQ_E_UNSUPPORTED, "%s: no in-place view", name);
+    if (w->slq || w->custom) return slq_fail(err, SLQ_E_UNSUPPORTED, "%s: no in-place view", name);
     const slq_st_tensor *t;
     slq_status s = find_st(w, name, &t, err);
     if (s) return s;

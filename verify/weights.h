@@ -26,6 +26,20 @@ typedef struct slq_weight_info {
  * model.safetensors.index.json, or a folder holding model.safetensors(.index.json)
  * and config.json.  Format is chosen by content for files (magic bytes). */
 slq_status slq_weights_open(const char *path, slq_weights **out, slq_error *err);
+/* Weights a caller serves itself (e.g. slqconv from a GGUF file): the
+ * callbacks behave as slq_weights_info and slq_weights_read; `user` is
+ * passed back to them and must outlive the source. */
+typedef struct slq_weights_callbacks {
+    void *user;
+    slq_status (*info)(void *user, const char *name, slq_weight_info *info, slq_error *err);
+    slq_status (*read)(void *user, const char *name, uint64_t row0, uint64_t nrows, float *out,
+                       slq_error *err);
+} slq_weights_callbacks;
+
+/* Open a source over callbacks, with config.json text config_json
+ * (config_len bytes, copied). */
+slq_status slq_weights_open_custom(const slq_weights_callbacks *cb, const char *config_json,
+                                   size_t config_len, slq_weights **out, slq_error *err);
 /* Release the source.  NULL is a no-op. */
 void slq_weights_close(slq_weights *w);
 
