@@ -36,3 +36,10 @@ tests_test_fp4_gptq_LDADD = libslqquant.la libslq.la -lm
 noinst_PROGRAMS += bench/bench_sym_asym
 bench_bench_sym_asym_SOURCES = bench/bench_sym_asym.c
 bench_bench_sym_asym_LDADD = libslqquant.la libslqgguf.la libslq.la $(CJSON_LIBS) -lm
+
+# GPTQ + Hadamard and MR-GPTQ through slq_quantize vs float64 computations
+check_PROGRAMS += tests/test_gptq_rot
+TESTS += tests/test_gptq_rot
+tests_test_gptq_rot_SOURCES = tests/test_gptq_rot.c tests/check.h
+tests_test_gptq_rot_LDADD = libslqquant.la libslq.la $(OPENBLAS_LIBS) $(CJSON_LIBS) \
+	$(XXHASH_LIBS) $(ZSTD_LIBS) -lm
