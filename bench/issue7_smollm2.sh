@@ -5,7 +5,7 @@
 # 0.99); average bits (slqinfo), EAR, KL and perplexity on eval text.
 # Usage (repository root, after `make` in build/ and `sh bench/texts.sh /tmp/texts`):
 #   sh bench/issue7_smollm2.sh [GGUF] [WORKDIR]
-# STAGE=uniform | alloc | table runs one part (default: all).  Outputs that
+# STAGE=uniform | gptq | alloc | table runs one part (default: all).  Outputs that
 # exist are reused, so a rerun only adds what is missing.
 set -e
 B=${B:-build}
@@ -29,6 +29,16 @@ if [ "$STAGE" = all ] || [ "$STAGE" = uniform ]; then
         # uniform point they contain, for reference
         [ -f "$W/rtnnc$b.slq" ] || $B/slqconv --quiet --no-clip-search --bits $b \
             --group-size 128 "$G" "$W/rtnnc$b.slq"
+    done
+fi
+
+# GPTQ + Hadamard (calibration as bench/results/gptq_smollm2.md: 32 windows
+# of 512 tokens of calib.txt); plain GPTQ rows are that file's (same protocol)
+GC="--calib $CALIB --calib-samples 32 --calib-len 512"
+if [ "$STAGE" = all ] || [ "$STAGE" = gptq ]; then
+    for b in ${GPTQ_BITS:-3 4}; do
+        [ -f "$W/gptqhad$b.slq" ] || $B/slqconv --quiet --method gptq --rotate hadamard --bits $b \
+            --group-size 128 $GC "$G" "$W/gptqhad$b.slq"
     done
 fi
 
@@ -56,8 +66,8 @@ fi
 
 if [ "$STAGE" = all ] || [ "$STAGE" = table ]; then
     printf '%-14s %9s %9s %9s %9s %9s\n' file bits EAR KL ppl ppl_ratio
-    for f in rtn3 rtnnc3 higgs3 rtnhad3 alloc3.25 allocrtn3.25 rtn4 rtnnc4 higgs4 rtnhad4 \
-        alloc4.0 allocrtn4.0 alloc4.5 alloc5.0 alloc6.0 ear99; do
+    for f in rtn3 rtnnc3 higgs3 rtnhad3 gptqhad3 alloc3.25 allocrtn3.25 rtn4 rtnnc4 higgs4 \
+        rtnhad4 gptqhad4 alloc4.0 allocrtn4.0 alloc4.5 alloc5.0 alloc6.0 ear99; do
         [ -f "$W/$f.slq" ] || continue
         bits=$($B/slqinfo --json "$W/$f.slq" | tr -d '\n' |
             sed -n 's/.*"quantized_bits_per_param": \([0-9.]*\).*/\1/p')

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "allocate.h"
+#include "calib.h"
 #include "model_input.h"
 #include "progress.h"
 #include "quantizer.h"
@@ -178,7 +179,9 @@ slq_status sc_alloc_set(sc_alloc_opts *a, const char *opt, const char *val, slq_
 
 typedef struct cand {
     slq_qrecipe q;
-    char key[512];            /* slq_qrecipe_json: the cache key */
+    char key[1024];           /* the cache key: slq_qrecipe_json, after "H(...)|" when the
+                                 errors are Hessian-weighted */
+    char recipe[768];         /* slq_qrecipe_json */
     char label[48];           /* "rtn b4 g128" */
 } cand;
 
@@ -218,6 +221,7 @@ typedef struct actx {
     int have_ref;
     double sens_seconds;
     int file_dirty;
+    int hessian;              /* errors are Hessian-weighted (a GPTQ-family candidate) */
 } actx;
 
 static void hex16(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
@@ -261,8 +265,16 @@ static size_t make_candidates(actx *x, int count_only)
                         c->q.group_size = group_of[g];
                     }
                     char *j = slq_qrecipe_json(&c->q);
-                    snprintf(c->key, sizeof c->key, "%s", j ? j : "");
+                    snprintf(c->recipe, sizeof c->recipe, "%s", j ? j : "");
                     free(j);
+                    if (x->hessian) {
+                        const sc_calib_opts *co = &x->o->calib;
+                        snprintf(c->key, sizeof c->key, "H(%s %s, %zu x %zu, seed %llu)|%s",
+                                 co->text ? "text" : "tokens", co->text ? co->text : co->tokens,
+                                 co->samples, co->len, (unsigned long long)co->seed, c->recipe);
+                    } else {
+                        snprintf(c->key, sizeof c->key, "%s", c->recipe);
+                    }
                     set_label(c);
                 }
                 nc++;
@@ -515,11 +527,115 @@ static int open_reference(actx *x)
 
 /* ------------------------------------------------------------ measurements */
 
+/* Hessian-weighted error of candidate configurations (GPTQ family present):
+ *   err = tr((W-Q) H (W-Q)^T) * cols / (||W||_F^2 tr(H)),
+ * H = the calibration Hessian of the tensor's inputs.  For an error E with
+ * i.i.d. entries E tr(E H E^T) = ||E||^2 tr(H) / cols, so err equals the
+ * relative weight error ||E||^2/||W||^2 in expectation for such errors: alpha,
+ * estimated with i.i.d. noise, applies unchanged, while errors shaped by H
+ * (GPTQ) count by their effect on the layer's outputs. */
+typedef struct herr_ctx {
+    actx *x;
+    size_t *tidx;             /* input index -> tinfo index + 1 (0: not allocated) */
+    sc_progress *bar;
+    size_t done;
+    int rc;
+} herr_ctx;
+
+static int herr_emit(void *ctx, size_t i, const float *w, const double *H, uint64_t ntok,
+                     float *deq)
+{
+    herr_ctx *h = ctx;
+    actx *x = h->x;
+    tinfo *t = &x->t[h->tidx[i] - 1];
+    const sc_in_tensor *it = sc_input_at(x->in, t->idx);
+    memcpy(deq, w, t->numel * sizeof *deq); /* later layers see the original weights */
+    double tr = 0, wn = 0;
+    for (uint64_t c = 0; c < t->cols; c++) tr += H[c * t->cols + c];
+    for (uint64_t j = 0; j < t->numel; j++) wn += (double)w[j] * w[j];
+    slq_qstats st = {H, ntok};
+    for (size_t k = 0; k < x->nc; k++) {
+        if (t->cost[k] == UINT64_MAX || isfinite(t->err[k])) continue;
+        slq_qtensor q;
+        slq_error err;
+        if (slq_quantize(t->name, it->ndim, it->shape, w, &st, &x->c[k].q, x->o->threads, &q,
+                         &err) == SLQ_OK) {
+            t->err[k] = wn > 0 && tr > 0 ? q.out_sq_error * (double)t->cols / (wn * tr) : 0;
+            slq_qtensor_free(&q);
+        } else {
+            t->cost[k] = UINT64_MAX;
+        }
+        x->file_dirty = 1;
+        sc_progress_update(h->bar, ++h->done, 0);
+    }
+    return 0;
+}
+
+static int measure_hessian_errors(actx *x, size_t *todo_out)
+{
+    size_t n = sc_input_count(x->in), todo = 0;
+    herr_ctx h = {x, calloc(n ? n : 1, sizeof *h.tidx), NULL, 0, 0};
+    int *flags = calloc(n ? n : 1, sizeof *flags);
+    if (!h.tidx || !flags) {
+        free(h.tidx);
+        free(flags);
+        return sc_die("out of memory");
+    }
+    int any = 0;
+    for (size_t i = 0; i < x->nt; i++) {
+        tinfo *t = &x->t[i];
+        size_t layer;
+        int which;
+        if (!sc_calib_block_linear(t->name, &layer, &which)) {
+            /* no layer inputs: the Hessian methods are no candidates here */
+            for (size_t k = 0; k < x->nc; k++)
+                if (slq_qmethod_needs_hessian(x->c[k].q.method)) t->cost[k] = UINT64_MAX;
+            continue;
+        }
+        h.tidx[t->idx] = i + 1;
+        flags[t->idx] = 1;
+        size_t m = 0;
+        for (size_t k = 0; k < x->nc; k++) m += t->cost[k] != UINT64_MAX && !isfinite(t->err[k]);
+        todo += m;
+        any |= m > 0;
+    }
+    int rc = 0;
+    if (any) {
+        if (!x->o->calib.text && !x->o->calib.tokens) {
+            rc = sc_die("--alloc-methods with a GPTQ-family method needs calibration data "
+                        "(--calib FILE.txt) for the Hessians");
+        } else {
+            sc_progress bar;
+            sc_progress_start(&bar, sc_want_progress(x->o),
+                              "error table with calibration Hessians (tensor x config)", todo, 0);
+            h.bar = &bar;
+            sc_calib_info ci;
+            memset(&ci, 0, sizeof ci);
+            rc = sc_calib_run(&x->o->calib, x->in, flags, 0, herr_emit, &h, &ci);
+            sc_calib_info_free(&ci);
+            sc_progress_end(&bar);
+        }
+    }
+    free(h.tidx);
+    free(flags);
+    *todo_out = todo;
+    return rc;
+}
+
 static int measure_errors(actx *x)
 {
+    if (x->hessian) {
+        size_t todo;
+        int rc = measure_hessian_errors(x, &todo);
+        if (rc) return rc;
+    }
     size_t todo = 0;
     for (size_t i = 0; i < x->nt; i++)
-        for (size_t k = 0; k < x->nc; k++) todo += x->t[i].cost[k] != UINT64_MAX && !isfinite(x->t[i].err[k]);
+        for (size_t k = 0; k < x->nc; k++) {
+            if (slq_qmethod_needs_hessian(x->c[k].q.method) && isfinite(x->t[i].err[k]) == 0)
+                x->t[i].cost[k] = UINT64_MAX; /* no Hessian for this tensor */
+            todo += x->t[i].cost[k] != UINT64_MAX && !isfinite(x->t[i].err[k]);
+        }
     if (!todo) return 0;
     sc_progress bar;
     sc_progress_start(&bar, sc_want_progress(x->o), "error table (tensor x config)", todo, 0);
@@ -758,7 +874,7 @@ static long uniform_cand(const actx *x)
     char *j = slq_qrecipe_json(&x->o->recipe.q);
     long u = -1;
     for (size_t k = 0; j && k < x->nc && u < 0; k++)
-        if (!strcmp(x->c[k].key, j)) u = (long)k;
+        if (!strcmp(x->c[k].recipe, j)) u = (long)k;
     free(j);
     return u;
 }
@@ -801,8 +917,14 @@ static cJSON *alloc_json(const actx *x, const size_t *choice, const sc_alloc_inf
     cJSON_AddNumberToObject(o, "avg_bits", avg_bits(x, choice));
     cJSON_AddNumberToObject(o, "predicted_loss", pred_loss(x, choice));
     cJSON_AddStringToObject(o, "predicted_loss_definition",
-                            "sum over tensors of alpha * ||W-Q(W)||_F^2/||W||_F^2 (HIGGS "
-                            "linearity; alpha from KL under injected noise)");
+                            x->hessian
+                                ? "sum over tensors of alpha * err, err = tr((W-Q)H(W-Q)^T) * cols "
+                                  "/ (||W||_F^2 tr(H)) with H the calibration Hessian of the "
+                                  "dense model's layer inputs (= ||W-Q||^2/||W||^2 in expectation "
+                                  "for i.i.d. errors; tensors outside the decoder blocks: "
+                                  "||W-Q||^2/||W||^2); alpha from KL under injected noise"
+                                : "sum over tensors of alpha * ||W-Q(W)||_F^2/||W||_F^2 (HIGGS "
+                                  "linearity; alpha from KL under injected noise)");
     cJSON_AddStringToObject(o, "dp", info->exact ? "exact" : "grid");
     cJSON_AddNumberToObject(o, "dp_unit_bits", (double)info->unit);
     cJSON_AddNumberToObject(o, "dp_states", (double)info->states);
@@ -842,7 +964,7 @@ static cJSON *alloc_json(const actx *x, const size_t *choice, const sc_alloc_inf
             cJSON_AddNumberToObject(e, "bits", x->c[k].q.bits);
             cJSON_AddNumberToObject(e, "group_size", (double)x->c[k].q.group_size);
         }
-        cJSON *rj = cJSON_Parse(x->c[k].key);
+        cJSON *rj = cJSON_Parse(x->c[k].recipe);
         if (rj) cJSON_AddItemToObject(e, "recipe", rj);
         cJSON_AddNumberToObject(e, "params", (double)t->numel);
         cJSON_AddNumberToObject(e, "stored_bits", (double)t->cost[k]);
@@ -880,6 +1002,9 @@ static int run(actx *x, sc_alloc_out *out)
 {
     sc_opts *o = x->o;
     size_t n = sc_input_count(x->in);
+    for (size_t m = 0; m < x->a->nmethods; m++)
+        x->hessian |= slq_qmethod_needs_hessian((slq_qmethod)x->a->methods[m].method);
+    if (!x->a->nmethods) x->hessian = slq_qmethod_needs_hessian(o->recipe.q.method);
     if (!(x->c = calloc(make_candidates(x, 1), sizeof *x->c)) || !(x->d = calloc(n ? n : 1, sizeof *x->d)) ||
         !(x->t = calloc(n ? n : 1, sizeof *x->t)))
         return sc_die("out of memory");

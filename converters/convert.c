@@ -59,6 +59,18 @@ static int plan_quantized(const sc_in_tensor *t, const slq_qrecipe *q, slq_tenso
 
 static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
 {
+    /* With --target-bits/--target-ear, --calib feeds the allocation; the
+     * layer-by-layer calibration pass runs only when a chosen configuration
+     * needs a Hessian (GPTQ family).  Otherwise --calib calibrates every
+     * block linear (RTN then reports its output error). */
+    int cal = calibrating(o);
+    if (cal && o->alloc_out) {
+        cal = 0;
+        for (size_t i = 0; i < o->alloc_out->n; i++)
+            if (o->alloc_out->d[i].quantize &&
+                slq_qmethod_needs_hessian(o->alloc_out->d[i].q.method))
+                cal = 1;
+    }
     for (size_t i = 0; i < sc_input_count(in); i++) {
         const sc_in_tensor *t = sc_input_at(in, i);
         sc_recipe_decide(&o->recipe, t->name, t->ndim, &p[i].d);
@@ -66,7 +78,7 @@ static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
         size_t layer;
         int which;
         int block = sc_calib_block_linear(t->name, &layer, &which);
-        if (p[i].d.quantize && block && calibrating(o)) p[i].calibrated = 1;
+        if (p[i].d.quantize && block && cal) p[i].calibrated = 1;
         if (p[i].d.quantize && !p[i].calibrated && slq_qmethod_needs_hessian(p[i].d.q.method)) {
             /* only decoder-block linears get layer inputs */
             slq_qmethod m = p[i].d.q.method;
@@ -585,7 +597,9 @@ int sc_convert(sc_opts *o)
         sc_progress_update(&bar, i + 1, done);
     }
     sc_progress_end(&bar);
-    if (!rc && calibrating(o)) {
+    int any_cal = 0;
+    for (size_t i = 0; i < n; i++) any_cal |= p[i].calibrated;
+    if (!rc && any_cal) {
         int *flags = calloc(n ? n : 1, sizeof *flags);
         emit_ctx ec = {o, in, p, w};
         if (!flags) rc = sc_die("out of memory");
