@@ -5,7 +5,7 @@
 # 0.99); average bits (slqinfo), EAR, KL and perplexity on eval text.
 # Usage (repository root, after `make` in build/ and `sh bench/texts.sh /tmp/texts`):
 #   sh bench/issue7_smollm2.sh [GGUF] [WORKDIR]
-# STAGE=uniform | gptq | alloc | table runs one part (default: all).  Outputs that
+# STAGE=uniform | gptq | alloc | allocgptq | table runs one part (default: all).  Outputs that
 # exist are reused, so a rerun only adds what is missing.
 set -e
 B=${B:-build}
@@ -64,10 +64,24 @@ if [ "$STAGE" = all ] || [ "$STAGE" = alloc ]; then
         >"$W/ear99.txt"
 fi
 
+# allocation over RTN and GPTQ candidates (Hessian-weighted errors, the same
+# 32 x 512 calibration as the GPTQ rows; alpha shared through a copy of the
+# sensitivity file).  Cost reduction: bits 2-6, groups of 128 only.
+GAL="--no-clip-search --alloc-methods rtn,gptq --alloc-bits 2-6 --alloc-groups 128"
+if [ "$STAGE" = all ] || [ "$STAGE" = allocgptq ]; then
+    [ -f "$W/smol.sens.gptq.json" ] || cp "$W/smol.sens.json" "$W/smol.sens.gptq.json"
+    for x in ${GPTQ_TARGETS:-3.25 4.0}; do
+        [ -f "$W/allocgptq$x.slq" ] || $B/slqconv --target-bits $x $GC \
+            --sensitivity "$W/smol.sens.gptq.json" $GAL "$G" "$W/allocgptq$x.slq" \
+            >"$W/allocgptq$x.txt"
+    done
+fi
+
 if [ "$STAGE" = all ] || [ "$STAGE" = table ]; then
     printf '%-14s %9s %9s %9s %9s %9s\n' file bits EAR KL ppl ppl_ratio
-    for f in rtn3 rtnnc3 higgs3 rtnhad3 gptqhad3 alloc3.25 allocrtn3.25 rtn4 rtnnc4 higgs4 \
-        rtnhad4 gptqhad4 alloc4.0 allocrtn4.0 alloc4.5 alloc5.0 alloc6.0 ear99; do
+    for f in rtn3 rtnnc3 higgs3 rtnhad3 gptqhad3 alloc3.25 allocrtn3.25 allocgptq3.25 rtn4 \
+        rtnnc4 higgs4 rtnhad4 gptqhad4 alloc4.0 allocrtn4.0 allocgptq4.0 alloc4.5 alloc5.0 \
+        alloc6.0 ear99; do
         [ -f "$W/$f.slq" ] || continue
         bits=$($B/slqinfo --json "$W/$f.slq" | tr -d '\n' |
             sed -n 's/.*"quantized_bits_per_param": \([0-9.]*\).*/\1/p')
