@@ -126,75 +126,48 @@ int slq_fp4_quantize(const float *x, uint64_t rows, uint64_t cols, slq_encoding 
 
 /* ------------------------------------------------------------ MR-GPTQ */
 
+/* LAPACK from OpenBLAS (Fortran interface, column-major), as hessian.c. */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dtrtri_(const char *uplo, const char *diag, const int *n, double *a, const int *lda,
+                    int *info);
+
+/* As slq_hinv_prepare (hessian.c) but U kept in float64: with P the
+ * reversal, P A P = L L^T (dpotrf), L^-1 (dtrtri), U = P L^-1 P. */
 int slq_fp4_gptq_hinv(const double *H, uint64_t n, double damp, double *U)
 {
-    double *A = malloc(n * n * sizeof *A);
-    if (!A) return -1;
-    double mean = 0;
-    for (uint64_t i = 0; i < n * n; i++) {
-        if (!isfinite(H[i])) {
-            free(A);
-            return 1;
-        }
-        A[i] = H[i];
-    }
+    if (n > 46340) return 1; /* n*n must fit the Fortran int */
+    double *a = malloc(n * n * sizeof *a + 1), mean = 0;
+    if (!a) return -1;
     for (uint64_t i = 0; i < n; i++) {
-        if (A[i * n + i] == 0) A[i * n + i] = 1; /* dead input */
-        mean += A[i * n + i];
-    }
-    mean /= (double)n;
-    for (uint64_t i = 0; i < n; i++) A[i * n + i] += damp * mean;
-    /* A = L L^T (L in the lower triangle of A) */
-    for (uint64_t j = 0; j < n; j++) {
-        double d = A[j * n + j];
-        for (uint64_t k = 0; k < j; k++) d -= A[j * n + k] * A[j * n + k];
-        if (!(d > 0)) {
-            free(A);
+        double d = H[i * n + i];
+        if (!isfinite(d)) {
+            free(a);
             return 1;
         }
-        d = sqrt(d);
-        A[j * n + j] = d;
-        for (uint64_t i = j + 1; i < n; i++) {
-            double v = A[i * n + j];
-            for (uint64_t k = 0; k < j; k++) v -= A[i * n + k] * A[j * n + k];
-            A[i * n + j] = v / d;
-        }
+        mean += d == 0 ? 1.0 : d; /* dead input */
     }
-    /* M = L^-1 (lower), into U's lower triangle */
-    memset(U, 0, n * n * sizeof *U);
-    for (uint64_t j = 0; j < n; j++) {
-        U[j * n + j] = 1 / A[j * n + j];
-        for (uint64_t i = j + 1; i < n; i++) {
-            double v = 0;
-            for (uint64_t k = j; k < i; k++) v -= A[i * n + k] * U[k * n + j];
-            U[i * n + j] = v / A[i * n + i];
-        }
-    }
-    /* A^-1 = M^T M, into A (full) */
+    mean /= (double)(n ? n : 1);
     for (uint64_t i = 0; i < n; i++)
-        for (uint64_t j = i; j < n; j++) {
-            double v = 0;
-            for (uint64_t k = j; k < n; k++) v += U[k * n + i] * U[k * n + j];
-            A[i * n + j] = A[j * n + i] = v;
+        for (uint64_t j = 0; j < n; j++) {
+            double v = H[i * n + j];
+            if (!isfinite(v)) {
+                free(a);
+                return 1;
+            }
+            if (i == j) v = (v == 0 ? 1.0 : v) + damp * mean;
+            a[(n - 1 - i) * n + (n - 1 - j)] = v;
         }
-    /* A^-1 = U^T U: U = the transpose of A^-1's lower Cholesky factor */
-    memset(U, 0, n * n * sizeof *U);
-    for (uint64_t j = 0; j < n; j++) {
-        double d = A[j * n + j];
-        for (uint64_t k = 0; k < j; k++) d -= U[k * n + j] * U[k * n + j];
-        if (!(d > 0)) {
-            free(A);
-            return 1;
-        }
-        d = sqrt(d);
-        U[j * n + j] = d;
-        for (uint64_t i = j + 1; i < n; i++) {
-            double v = A[i * n + j];
-            for (uint64_t k = 0; k < j; k++) v -= U[k * n + i] * U[k * n + j];
-            U[j * n + i] = v / d;
-        }
+    int nn = (int)n, info = 0;
+    if (n) dpotrf_("L", &nn, a, &nn, &info);
+    if (!info && n) dtrtri_("L", "N", &nn, a, &nn, &info);
+    if (info) {
+        free(a);
+        return 1;
     }
-    free(A);
+    for (uint64_t i = 0; i < n; i++)
+        for (uint64_t j = 0; j < n; j++)
+            U[i * n + j] = j < i ? 0.0 : a[(n - 1 - i) + (n - 1 - j) * n];
+    free(a);
     return 0;
 }
 
@@ -242,8 +215,8 @@ slq_status slq_fp4_gptq(const float *x, uint64_t rows, uint64_t cols, const doub
         free(w);
         free(dec);
         snprintf(msg, msglen, h < 0 ? "out of memory"
-                              : "the Hessian is not positive definite after damping (or has a "
-                                "non-finite entry); raise the damping");
+                              : "cannot factor the damped Hessian (not positive definite, a "
+                                "non-finite entry, or over 46340 columns); raise --damp");
         return h < 0 ? SLQ_E_NOMEM : SLQ_E_ARG;
     }
     memset(codes, 0, (size_t)((numel + 1) / 2));

@@ -40,7 +40,8 @@ int slq_fp4_quantize(const float *x, uint64_t rows, uint64_t cols, slq_encoding 
  *     the rule.  NVFP4's tensor scale is the rule's, from x's maximum.
  *  2. U = the upper Cholesky factor of (H' + lambda I)^-1, H' = H with a zero
  *     diagonal entry (an input that never fired) set to 1, lambda = damp *
- *     mean(diag H'); computed in float64.
+ *     mean(diag H'); computed in float64 with LAPACK as slq_hinv_prepare
+ *     (hessian.c) does, and kept in float64.
  *  3. For each row and each column j in order: q_j = the nearest decoded FP4
  *     value (as slq_fp4_quantize) of the updated w_j with its block's scale,
  *     e = (w_j - q_j) / U_jj, w_k -= e U_jk for k > j.

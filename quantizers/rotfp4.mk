@@ -30,7 +30,7 @@ tests_test_rotfp4_quant_LDADD = libslqquant.la libslq.la -lm
 check_PROGRAMS += tests/test_fp4_gptq
 TESTS += tests/test_fp4_gptq
 tests_test_fp4_gptq_SOURCES = tests/test_fp4_gptq.c tests/check.h
-tests_test_fp4_gptq_LDADD = libslqquant.la libslq.la -lm
+tests_test_fp4_gptq_LDADD = libslqquant.la libslq.la $(OPENBLAS_LIBS) -lm
 
 # Experiment (not a test): symmetric vs asymmetric RTN noise against the range theory.
 noinst_PROGRAMS += bench/bench_sym_asym
