@@ -54,6 +54,13 @@ if [ "$STAGE" = all ] || [ "$STAGE" = alloc ]; then
         [ -f "$W/alloc$x.slq" ] || $B/slqconv --target-bits $x $SENS $AL "$G" "$W/alloc$x.slq" \
             >"$W/alloc$x.txt"
     done
+    # at exactly the uniform 3- and 4-bit g128 averages (slqinfo of rtn3/rtn4)
+    for b in 3 4; do
+        ub=$($B/slqinfo --json "$W/rtn$b.slq" | tr -d '\n' |
+            sed -n 's/.*"quantized_bits_per_param": \([0-9.]*\).*/\1/p')
+        [ -f "$W/allocu$b.slq" ] || $B/slqconv --target-bits "$ub" $SENS $AL "$G" \
+            "$W/allocu$b.slq" >"$W/allocu$b.txt"
+    done
     # the same budgets with RTN candidates only: what the method axis adds
     for x in 3.25 4.0; do
         [ -f "$W/allocrtn$x.slq" ] || $B/slqconv --target-bits $x $SENS --no-clip-search \
@@ -66,11 +73,12 @@ fi
 
 # allocation over RTN and GPTQ candidates (Hessian-weighted errors, the same
 # 32 x 512 calibration as the GPTQ rows; alpha shared through a copy of the
-# sensitivity file).  Cost reduction: bits 2-6, groups of 128 only.
+# sensitivity file).  Cost reduction: bits 2-6, groups of 128 only.  Budgets:
+# the uniform 3-bit g128 average (3.160807) and 4.0 (below uniform 4-bit's).
 GAL="--no-clip-search --alloc-methods rtn,gptq --alloc-bits 2-6 --alloc-groups 128"
 if [ "$STAGE" = all ] || [ "$STAGE" = allocgptq ]; then
     [ -f "$W/smol.sens.gptq.json" ] || cp "$W/smol.sens.json" "$W/smol.sens.gptq.json"
-    for x in ${GPTQ_TARGETS:-3.25 4.0}; do
+    for x in ${GPTQ_TARGETS:-3.160807 4.0}; do
         [ -f "$W/allocgptq$x.slq" ] || $B/slqconv --target-bits $x $GC \
             --sensitivity "$W/smol.sens.gptq.json" $GAL "$G" "$W/allocgptq$x.slq" \
             >"$W/allocgptq$x.txt"
@@ -79,9 +87,9 @@ fi
 
 if [ "$STAGE" = all ] || [ "$STAGE" = table ]; then
     printf '%-14s %9s %9s %9s %9s %9s\n' file bits EAR KL ppl ppl_ratio
-    for f in rtn3 rtnnc3 higgs3 rtnhad3 gptqhad3 alloc3.25 allocrtn3.25 allocgptq3.25 rtn4 \
-        rtnnc4 higgs4 rtnhad4 gptqhad4 alloc4.0 allocrtn4.0 allocgptq4.0 alloc4.5 alloc5.0 \
-        alloc6.0 ear99; do
+    for f in rtn3 rtnnc3 higgs3 rtnhad3 gptqhad3 allocu3 allocgptq3.160807 alloc3.25 \
+        allocrtn3.25 rtn4 rtnnc4 higgs4 rtnhad4 gptqhad4 allocu4 alloc4.0 allocrtn4.0 \
+        allocgptq4.0 alloc4.5 alloc5.0 alloc6.0 ear99; do
         [ -f "$W/$f.slq" ] || continue
         bits=$($B/slqinfo --json "$W/$f.slq" | tr -d '\n' |
             sed -n 's/.*"quantized_bits_per_param": \([0-9.]*\).*/\1/p')
