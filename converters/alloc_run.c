@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "allocate.h"
+#include "calib.h"
 #include "model_input.h"
 #include "progress.h"
 #include "quantizer.h"
@@ -42,7 +43,8 @@ void sc_alloc_opts_init(sc_alloc_opts *a)
 
 static const char *const options[] = {"--target-bits", "--target-ear", "--sensitivity",
                                       "--alloc-windows", "--alloc-ctx", "--alloc-noise",
-                                      "--alloc-bits", "--alloc-groups", NULL};
+                                      "--alloc-bits", "--alloc-groups", "--alloc-methods",
+                                      NULL};
 
 int sc_alloc_is_option(const char *opt)
 {
@@ -126,6 +128,47 @@ slq_status sc_alloc_set(sc_alloc_opts *a, const char *opt, const char *val, slq_
         }
         if (!m) return bad(err, opt, val, "no group size");
         a->groups_mask = m;
+    } else if (!strcmp(opt, "--alloc-methods")) {
+        /* "rtn,higgs,rtn+hadamard": a method name as --method takes it,
+         * optionally +hadamard or +none; bare higgs is rotated (as --method
+         * higgs), every other bare method is not */
+        char buf[256];
+        size_t n = 0;
+        if (strlen(val) >= sizeof buf) return bad(err, opt, val, "too long");
+        snprintf(buf, sizeof buf, "%s", val);
+        for (char *s = buf, *tok, *save = NULL; (tok = strtok_r(s, ",", &save)); s = NULL) {
+            char *plus = strchr(tok, '+');
+            int rot = -1;
+            if (plus) {
+                *plus++ = 0;
+                if (!strcmp(plus, "hadamard")) rot = 1;
+                else if (!strcmp(plus, "none")) rot = 0;
+                else return bad(err, opt, val, "a method is followed by +hadamard or +none");
+            }
+            slq_qmethod m;
+            slq_error e2;
+            if (slq_qmethod_parse(tok, &m, &e2)) {
+                char known[160] = "unknown method; known:";
+                for (int k = 0; slq_qmethod_name((slq_qmethod)k); k++) {
+                    size_t l = strlen(known);
+                    snprintf(known + l, sizeof known - l, " %s", slq_qmethod_name((slq_qmethod)k));
+                }
+                size_t l = strlen(known);
+                snprintf(known + l, sizeof known - l, " (each optionally +hadamard or +none)");
+                return bad(err, opt, val, known);
+            }
+            if (rot < 0) rot = m == SLQ_QM_HIGGS;
+            if (n == sizeof a->methods / sizeof a->methods[0])
+                return bad(err, opt, val, "at most 8 methods");
+            for (size_t i = 0; i < n; i++)
+                if (a->methods[i].method == (int)m && a->methods[i].rotate == rot)
+                    return bad(err, opt, val, "a method is listed twice");
+            a->methods[n].method = (int)m;
+            a->methods[n].rotate = rot;
+            n++;
+        }
+        if (!n) return bad(err, opt, val, "no method");
+        a->nmethods = n;
     } else {
         return bad(err, opt, val, "unknown option");
     }
@@ -136,7 +179,9 @@ slq_status sc_alloc_set(sc_alloc_opts *a, const char *opt, const char *val, slq_
 
 typedef struct cand {
     slq_qrecipe q;
-    char key[512];            /* slq_qrecipe_json: the cache key */
+    char key[1024];           /* the cache key: slq_qrecipe_json, after "H(...)|" when the
+                                 errors are Hessian-weighted */
+    char recipe[768];         /* slq_qrecipe_json */
     char label[48];           /* "rtn b4 g128" */
 } cand;
 
@@ -176,31 +221,70 @@ typedef struct actx {
     int have_ref;
     double sens_seconds;
     int file_dirty;
+    int hessian;              /* errors are Hessian-weighted (a GPTQ-family candidate) */
 } actx;
 
 static void hex16(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
 
-static void make_candidates(actx *x)
+static int is_fp4(slq_qmethod m) { return m == SLQ_QM_MXFP4 || m == SLQ_QM_NVFP4; }
+
+static void set_label(cand *c)
+{
+    const char *m = slq_qmethod_name(c->q.method);
+    const char *r = c->q.rotate ? "+had" : "";
+    if (is_fp4(c->q.method)) snprintf(c->label, sizeof c->label, "%s%s", m, r);
+    else if (c->q.group_size)
+        snprintf(c->label, sizeof c->label, "%s%s b%u g%llu", m, r, c->q.bits,
+                 (unsigned long long)c->q.group_size);
+    else snprintf(c->label, sizeof c->label, "%s%s b%u grow", m, r, c->q.bits);
+}
+
+/* Candidates: method x bits x group size.  Each starts from the recipe
+ * (sym, scale dtype, clip settings, rotation block and seed); the FP4
+ * formats fix bits and blocks, so they give one candidate each. */
+static size_t make_candidates(actx *x, int count_only)
 {
     const sc_alloc_opts *a = x->a;
-    x->nc = 0;
-    for (unsigned b = 2; b <= 8; b++) {
-        if (!(a->bits_mask & (1u << b))) continue;
-        for (int g = 0; g < 6; g++) {
-            if (!(a->groups_mask & (1u << g))) continue;
-            cand *c = &x->c[x->nc++];
-            c->q = x->o->recipe.q; /* method, sym, scale dtype, clip settings of the recipe */
-            c->q.bits = b;
-            c->q.group_size = group_of[g];
-            char *j = slq_qrecipe_json(&c->q);
-            snprintf(c->key, sizeof c->key, "%s", j ? j : "");
-            free(j);
-            if (group_of[g]) snprintf(c->label, sizeof c->label, "%s b%u g%llu",
-                                      slq_qmethod_name(c->q.method), b,
-                                      (unsigned long long)group_of[g]);
-            else snprintf(c->label, sizeof c->label, "%s b%u grow", slq_qmethod_name(c->q.method), b);
+    size_t nm = a->nmethods ? a->nmethods : 1, nc = 0;
+    for (size_t mi = 0; mi < nm; mi++) {
+        slq_qrecipe base = x->o->recipe.q;
+        if (a->nmethods) {
+            base.method = (slq_qmethod)a->methods[mi].method;
+            base.rotate = a->methods[mi].rotate;
+        }
+        int fp4 = is_fp4(base.method);
+        for (unsigned b = 2; b <= 8; b++) {
+            if (!(a->bits_mask & (1u << b)) && !fp4) continue;
+            for (int g = 0; g < 6; g++) {
+                if (!(a->groups_mask & (1u << g)) && !fp4) continue;
+                if (!count_only) {
+                    cand *c = &x->c[nc];
+                    c->q = base;
+                    if (!fp4) {
+                        c->q.bits = b;
+                        c->q.group_size = group_of[g];
+                    }
+                    char *j = slq_qrecipe_json(&c->q);
+                    snprintf(c->recipe, sizeof c->recipe, "%s", j ? j : "");
+                    free(j);
+                    if (x->hessian) {
+                        const sc_calib_opts *co = &x->o->calib;
+                        snprintf(c->key, sizeof c->key, "H(%s %s, %zu x %zu, seed %llu)|%s",
+                                 co->text ? "text" : "tokens", co->text ? co->text : co->tokens,
+                                 co->samples, co->len, (unsigned long long)co->seed, c->recipe);
+                    } else {
+                        snprintf(c->key, sizeof c->key, "%s", c->recipe);
+                    }
+                    set_label(c);
+                }
+                nc++;
+                if (fp4) break;
+            }
+            if (fp4) break;
         }
     }
+    if (!count_only) x->nc = nc;
+    return nc;
 }
 
 static uint64_t layout_bits(const tinfo *t, const sc_in_tensor *it, const slq_qrecipe *q)
@@ -210,15 +294,14 @@ static uint64_t layout_bits(const tinfo *t, const sc_in_tensor *it, const slq_qr
     info.name = t->name;
     info.ndim = it->ndim;
     memcpy(info.shape, it->shape, sizeof info.shape);
-    info.encoding = SLQ_ENC_INTGRID;
-    info.bits = q->bits;
-    info.group_size = q->group_size;
-    info.scale_dtype = q->scale_dtype;
-    info.zero_kind = q->sym ? SLQ_ZERO_NONE : SLQ_ZERO_INT;
-    info.nnz = it->numel;
     slq_layout lay;
     slq_error err;
-    if (slq_tensor_layout(&info, &lay, &err) != SLQ_OK) return UINT64_MAX;
+    /* the encoding slq_quantize will write (intgrid affine or normal grid,
+     * FP4, rotation); a rotation that does not fit the columns, or an FP4
+     * block that does not divide them, makes the candidate unusable */
+    if (slq_qrecipe_tensor_info(q, &info, &err) != SLQ_OK ||
+        slq_tensor_layout(&info, &lay, &err) != SLQ_OK)
+        return UINT64_MAX;
     uint64_t s = 0;
     for (int r = 0; r < SLQ_ROLE_COUNT; r++) s += lay.size[r];
     return 8 * s;
@@ -444,11 +527,115 @@ static int open_reference(actx *x)
 
 /* ------------------------------------------------------------ measurements */
 
+/* Hessian-weighted error of candidate configurations (GPTQ family present):
+ *   err = tr((W-Q) H (W-Q)^T) * cols / (||W||_F^2 tr(H)),
+ * H = the calibration Hessian of the tensor's inputs.  For an error E with
+ * i.i.d. entries E tr(E H E^T) = ||E||^2 tr(H) / cols, so err equals the
+ * relative weight error ||E||^2/||W||^2 in expectation for such errors: alpha,
+ * estimated with i.i.d. noise, applies unchanged, while errors shaped by H
+ * (GPTQ) count by their effect on the layer's outputs. */
+typedef struct herr_ctx {
+    actx *x;
+    size_t *tidx;             /* input index -> tinfo index + 1 (0: not allocated) */
+    sc_progress *bar;
+    size_t done;
+    int rc;
+} herr_ctx;
+
+static int herr_emit(void *ctx, size_t i, const float *w, const double *H, uint64_t ntok,
+                     float *deq)
+{
+    herr_ctx *h = ctx;
+    actx *x = h->x;
+    tinfo *t = &x->t[h->tidx[i] - 1];
+    const sc_in_tensor *it = sc_input_at(x->in, t->idx);
+    memcpy(deq, w, t->numel * sizeof *deq); /* later layers see the original weights */
+    double tr = 0, wn = 0;
+    for (uint64_t c = 0; c < t->cols; c++) tr += H[c * t->cols + c];
+    for (uint64_t j = 0; j < t->numel; j++) wn += (double)w[j] * w[j];
+    slq_qstats st = {H, ntok};
+    for (size_t k = 0; k < x->nc; k++) {
+        if (t->cost[k] == UINT64_MAX || isfinite(t->err[k])) continue;
+        slq_qtensor q;
+        slq_error err;
+        if (slq_quantize(t->name, it->ndim, it->shape, w, &st, &x->c[k].q, x->o->threads, &q,
+                         &err) == SLQ_OK) {
+            t->err[k] = wn > 0 && tr > 0 ? q.out_sq_error * (double)t->cols / (wn * tr) : 0;
+            slq_qtensor_free(&q);
+        } else {
+            t->cost[k] = UINT64_MAX;
+        }
+        x->file_dirty = 1;
+        sc_progress_update(h->bar, ++h->done, 0);
+    }
+    return 0;
+}
+
+static int measure_hessian_errors(actx *x, size_t *todo_out)
+{
+    size_t n = sc_input_count(x->in), todo = 0;
+    herr_ctx h = {x, calloc(n ? n : 1, sizeof *h.tidx), NULL, 0, 0};
+    int *flags = calloc(n ? n : 1, sizeof *flags);
+    if (!h.tidx || !flags) {
+        free(h.tidx);
+        free(flags);
+        return sc_die("out of memory");
+    }
+    int any = 0;
+    for (size_t i = 0; i < x->nt; i++) {
+        tinfo *t = &x->t[i];
+        size_t layer;
+        int which;
+        if (!sc_calib_block_linear(t->name, &layer, &which)) {
+            /* no layer inputs: the Hessian methods are no candidates here */
+            for (size_t k = 0; k < x->nc; k++)
+                if (slq_qmethod_needs_hessian(x->c[k].q.method)) t->cost[k] = UINT64_MAX;
+            continue;
+        }
+        h.tidx[t->idx] = i + 1;
+        flags[t->idx] = 1;
+        size_t m = 0;
+        for (size_t k = 0; k < x->nc; k++) m += t->cost[k] != UINT64_MAX && !isfinite(t->err[k]);
+        todo += m;
+        any |= m > 0;
+    }
+    int rc = 0;
+    if (any) {
+        if (!x->o->calib.text && !x->o->calib.tokens) {
+            rc = sc_die("--alloc-methods with a GPTQ-family method needs calibration data "
+                        "(--calib FILE.txt) for the Hessians");
+        } else {
+            sc_progress bar;
+            sc_progress_start(&bar, sc_want_progress(x->o),
+                              "error table with calibration Hessians (tensor x config)", todo, 0);
+            h.bar = &bar;
+            sc_calib_info ci;
+            memset(&ci, 0, sizeof ci);
+            rc = sc_calib_run(&x->o->calib, x->in, flags, 0, herr_emit, &h, &ci);
+            sc_calib_info_free(&ci);
+            sc_progress_end(&bar);
+        }
+    }
+    free(h.tidx);
+    free(flags);
+    *todo_out = todo;
+    return rc;
+}
+
 static int measure_errors(actx *x)
 {
+    if (x->hessian) {
+        size_t todo;
+        int rc = measure_hessian_errors(x, &todo);
+        if (rc) return rc;
+    }
     size_t todo = 0;
     for (size_t i = 0; i < x->nt; i++)
-        for (size_t k = 0; k < x->nc; k++) todo += x->t[i].cost[k] != UINT64_MAX && !isfinite(x->t[i].err[k]);
+        for (size_t k = 0; k < x->nc; k++) {
+            if (slq_qmethod_needs_hessian(x->c[k].q.method) && isfinite(x->t[i].err[k]) == 0)
+                x->t[i].cost[k] = UINT64_MAX; /* no Hessian for this tensor */
+            todo += x->t[i].cost[k] != UINT64_MAX && !isfinite(x->t[i].err[k]);
+        }
     if (!todo) return 0;
     sc_progress bar;
     sc_progress_start(&bar, sc_want_progress(x->o), "error table (tensor x config)", todo, 0);
@@ -684,22 +871,23 @@ static double pred_loss(const actx *x, const size_t *choice)
  * a candidate: its index, else -1. */
 static long uniform_cand(const actx *x)
 {
-    for (size_t k = 0; k < x->nc; k++)
-        if (x->c[k].q.bits == x->o->recipe.q.bits &&
-            x->c[k].q.group_size == x->o->recipe.q.group_size)
-            return (long)k;
-    return -1;
+    char *j = slq_qrecipe_json(&x->o->recipe.q);
+    long u = -1;
+    for (size_t k = 0; j && k < x->nc && u < 0; k++)
+        if (!strcmp(x->c[k].recipe, j)) u = (long)k;
+    free(j);
+    return u;
 }
 
 static void print_table(const actx *x, const size_t *choice, const sc_alloc_info *info,
                         double target)
 {
-    printf("%-52s %10s %-14s %8s %10s %10s %10s\n", "tensor", "params", "config", "bits", "alpha",
+    printf("%-52s %10s %-20s %8s %10s %10s %10s\n", "tensor", "params", "config", "bits", "alpha",
            "rel.sq.err", "alpha*err");
     for (size_t i = 0; i < x->nt; i++) {
         const tinfo *t = &x->t[i];
         size_t k = choice[i];
-        printf("%-52s %10llu %-14s %8.4f %10.4g %10.4g %10.4g\n", t->name,
+        printf("%-52s %10llu %-20s %8.4f %10.4g %10.4g %10.4g\n", t->name,
                (unsigned long long)t->numel, x->c[k].label, (double)t->cost[k] / (double)t->numel,
                t->alpha, t->err[k], t->alpha * t->err[k]);
     }
@@ -729,8 +917,14 @@ static cJSON *alloc_json(const actx *x, const size_t *choice, const sc_alloc_inf
     cJSON_AddNumberToObject(o, "avg_bits", avg_bits(x, choice));
     cJSON_AddNumberToObject(o, "predicted_loss", pred_loss(x, choice));
     cJSON_AddStringToObject(o, "predicted_loss_definition",
-                            "sum over tensors of alpha * ||W-Q(W)||_F^2/||W||_F^2 (HIGGS "
-                            "linearity; alpha from KL under injected noise)");
+                            x->hessian
+                                ? "sum over tensors of alpha * err, err = tr((W-Q)H(W-Q)^T) * cols "
+                                  "/ (||W||_F^2 tr(H)) with H the calibration Hessian of the "
+                                  "dense model's layer inputs (= ||W-Q||^2/||W||^2 in expectation "
+                                  "for i.i.d. errors; tensors outside the decoder blocks: "
+                                  "||W-Q||^2/||W||^2); alpha from KL under injected noise"
+                                : "sum over tensors of alpha * ||W-Q(W)||_F^2/||W||_F^2 (HIGGS "
+                                  "linearity; alpha from KL under injected noise)");
     cJSON_AddStringToObject(o, "dp", info->exact ? "exact" : "grid");
     cJSON_AddNumberToObject(o, "dp_unit_bits", (double)info->unit);
     cJSON_AddNumberToObject(o, "dp_states", (double)info->states);
@@ -764,8 +958,14 @@ static cJSON *alloc_json(const actx *x, const size_t *choice, const sc_alloc_inf
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "name", t->name);
         cJSON_AddStringToObject(e, "config", x->c[k].label);
-        cJSON_AddNumberToObject(e, "bits", x->c[k].q.bits);
-        cJSON_AddNumberToObject(e, "group_size", (double)x->c[k].q.group_size);
+        cJSON_AddStringToObject(e, "method", slq_qmethod_name(x->c[k].q.method));
+        cJSON_AddBoolToObject(e, "rotate", x->c[k].q.rotate);
+        if (!is_fp4(x->c[k].q.method)) {
+            cJSON_AddNumberToObject(e, "bits", x->c[k].q.bits);
+            cJSON_AddNumberToObject(e, "group_size", (double)x->c[k].q.group_size);
+        }
+        cJSON *rj = cJSON_Parse(x->c[k].recipe);
+        if (rj) cJSON_AddItemToObject(e, "recipe", rj);
         cJSON_AddNumberToObject(e, "params", (double)t->numel);
         cJSON_AddNumberToObject(e, "stored_bits", (double)t->cost[k]);
         cJSON_AddNumberToObject(e, "bits_per_param", (double)t->cost[k] / (double)t->numel);
@@ -802,10 +1002,13 @@ static int run(actx *x, sc_alloc_out *out)
 {
     sc_opts *o = x->o;
     size_t n = sc_input_count(x->in);
-    if (!(x->c = calloc(7 * 6, sizeof *x->c)) || !(x->d = calloc(n ? n : 1, sizeof *x->d)) ||
+    for (size_t m = 0; m < x->a->nmethods; m++)
+        x->hessian |= slq_qmethod_needs_hessian((slq_qmethod)x->a->methods[m].method);
+    if (!x->a->nmethods) x->hessian = slq_qmethod_needs_hessian(o->recipe.q.method);
+    if (!(x->c = calloc(make_candidates(x, 1), sizeof *x->c)) || !(x->d = calloc(n ? n : 1, sizeof *x->d)) ||
         !(x->t = calloc(n ? n : 1, sizeof *x->t)))
         return sc_die("out of memory");
-    make_candidates(x);
+    make_candidates(x, 0);
     for (size_t i = 0; i < n; i++) {
         const sc_in_tensor *it = sc_input_at(x->in, i);
         sc_recipe_decide(&o->recipe, it->name, it->ndim, &x->d[i]);

@@ -20,6 +20,14 @@ typedef struct sc_alloc_opts {
     double noise;             /* --alloc-noise t (default 0.05) */
     unsigned bits_mask;       /* --alloc-bits: bit b set = b bits is a candidate (default 2..8) */
     unsigned groups_mask;     /* --alloc-groups: 1=16 2=32 4=64 8=128 16=256 32=row */
+    /* --alloc-methods: the method axis of the candidate set.  0 entries =
+     * the recipe's method and rotation only.  Each entry is a method with
+     * rotate = 0 (none) or 1 (Hadamard, the recipe's block and seed). */
+    size_t nmethods;
+    struct sc_alloc_method {
+        int method;           /* slq_qmethod */
+        int rotate;
+    } methods[8];
 } sc_alloc_opts;
 
 /* Defaults above. */

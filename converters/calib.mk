@@ -15,3 +15,7 @@ noinst_PROGRAMS += bench/bench_gptq
 bench_bench_gptq_SOURCES = bench/bench_gptq.c
 bench_bench_gptq_CPPFLAGS = $(AM_CPPFLAGS) $(OPENBLAS_CFLAGS)
 bench_bench_gptq_LDADD = libslqquant.la libslq.la $(OPENBLAS_LIBS) -lm
+
+# GPTQ + Hadamard and MR-GPTQ (FP4) end to end.
+TESTS += tests/test_calib_rot.sh
+EXTRA_DIST += tests/test_calib_rot.sh

@@ -59,6 +59,18 @@ static int plan_quantized(const sc_in_tensor *t, const slq_qrecipe *q, slq_tenso
 
 static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
 {
+    /* With --target-bits/--target-ear, --calib feeds the allocation; the
+     * layer-by-layer calibration pass runs only when a chosen configuration
+     * needs a Hessian (GPTQ family).  Otherwise --calib calibrates every
+     * block linear (RTN then reports its output error). */
+    int cal = calibrating(o);
+    if (cal && o->alloc_out) {
+        cal = 0;
+        for (size_t i = 0; i < o->alloc_out->n; i++)
+            if (o->alloc_out->d[i].quantize &&
+                slq_qmethod_needs_hessian(o->alloc_out->d[i].q.method))
+                cal = 1;
+    }
     for (size_t i = 0; i < sc_input_count(in); i++) {
         const sc_in_tensor *t = sc_input_at(in, i);
         sc_recipe_decide(&o->recipe, t->name, t->ndim, &p[i].d);
@@ -66,13 +78,17 @@ static int make_plan(const sc_opts *o, const sc_input *in, plan *p)
         size_t layer;
         int which;
         int block = sc_calib_block_linear(t->name, &layer, &which);
-        if (p[i].d.quantize && block && calibrating(o)) p[i].calibrated = 1;
+        if (p[i].d.quantize && block && cal) p[i].calibrated = 1;
         if (p[i].d.quantize && !p[i].calibrated && slq_qmethod_needs_hessian(p[i].d.q.method)) {
             /* only decoder-block linears get layer inputs */
-            p[i].d.q.method = SLQ_QM_RTN;
+            slq_qmethod m = p[i].d.q.method;
+            p[i].d.q.method = m == SLQ_QM_MRGPTQ_MXFP4   ? SLQ_QM_MXFP4
+                              : m == SLQ_QM_MRGPTQ_NVFP4 ? SLQ_QM_NVFP4
+                                                         : SLQ_QM_RTN;
             if (p[i].d.q.bits > 8) p[i].d.q.bits = 8;
             size_t n = strlen(p[i].d.reason);
-            snprintf(p[i].d.reason + n, sizeof p[i].d.reason - n, "; rtn: not a decoder-block linear");
+            snprintf(p[i].d.reason + n, sizeof p[i].d.reason - n, "; %s: not a decoder-block linear",
+                     slq_qmethod_name(p[i].d.q.method));
         }
         /* prune-only keeps the source float type */
         p[i].d.q.dense_dtype = t->dtype == SLQ_F16 || t->dtype == SLQ_BF16 ? t->dtype : SLQ_F32;
@@ -152,8 +168,8 @@ static const char *enc_name(const plan *p)
 {
     if (!p->d.quantize) return "dense";
     if (p->d.q.method == SLQ_QM_SPARSEGPT && p->d.q.bits > 8) return "dense"; /* prune only */
-    if (p->d.q.method == SLQ_QM_MXFP4) return "mxfp4";
-    if (p->d.q.method == SLQ_QM_NVFP4) return "nvfp4";
+    if (p->d.q.method == SLQ_QM_MXFP4 || p->d.q.method == SLQ_QM_MRGPTQ_MXFP4) return "mxfp4";
+    if (p->d.q.method == SLQ_QM_NVFP4 || p->d.q.method == SLQ_QM_MRGPTQ_NVFP4) return "nvfp4";
     return "intgrid";
 }
 
@@ -168,8 +184,10 @@ static void method_str(const sc_decision *d, char *buf, size_t n)
         if (d->q.rot_block) snprintf(rot, sizeof rot, " rot%llu", (unsigned long long)d->q.rot_block);
         else snprintf(rot, sizeof rot, " rot");
     }
-    if (d->q.method == SLQ_QM_MXFP4 || d->q.method == SLQ_QM_NVFP4) {
-        snprintf(buf, n, "%s%s", slq_qmethod_name(d->q.method), rot);
+    if (d->q.method == SLQ_QM_MXFP4 || d->q.method == SLQ_QM_NVFP4 ||
+        d->q.method == SLQ_QM_MRGPTQ_MXFP4 || d->q.method == SLQ_QM_MRGPTQ_NVFP4) {
+        snprintf(buf, n, "%s%s%s", slq_qmethod_name(d->q.method), rot,
+                 slq_qmethod_needs_hessian(d->q.method) && d->q.clip_search ? " mse" : "");
         return;
     }
     if (d->q.group_size) snprintf(g, sizeof g, "g%llu", (unsigned long long)d->q.group_size);
@@ -478,7 +496,7 @@ static void print_summary(const sc_opts *o, sc_input *in, const plan *p, double 
             cJSON_AddStringToObject(e, "encoding", enc_name(&p[i]));
             if (p[i].d.quantize) {
                 cJSON_AddNumberToObject(e, "bits", p[i].lay.size[SLQ_ROLE_TENSOR_SCALE] ||
-                                        p[i].d.q.method == SLQ_QM_MXFP4 ? 4 : p[i].d.q.bits);
+                                        !strcmp(enc_name(&p[i]), "mxfp4") ? 4 : p[i].d.q.bits);
                 cJSON_AddNumberToObject(e, "rel_error", p[i].rel_error);
                 if (p[i].has_out) cJSON_AddNumberToObject(e, "out_rel_error", p[i].out_rel_error);
                 if (p[i].d.q.method == SLQ_QM_SPARSEGPT)
@@ -579,7 +597,9 @@ int sc_convert(sc_opts *o)
         sc_progress_update(&bar, i + 1, done);
     }
     sc_progress_end(&bar);
-    if (!rc && calibrating(o)) {
+    int any_cal = 0;
+    for (size_t i = 0; i < n; i++) any_cal |= p[i].calibrated;
+    if (!rc && any_cal) {
         int *flags = calloc(n ? n : 1, sizeof *flags);
         emit_ctx ec = {o, in, p, w};
         if (!flags) rc = sc_die("out of memory");

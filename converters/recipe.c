@@ -103,6 +103,12 @@ slq_status sc_recipe_set(sc_recipe *r, const char *key, const char *value, slq_e
         slq_status st = slq_qmethod_parse(value, &r->q.method, err);
         /* HIGGS is defined on rotated weights (spec §5.6) */
         if (!st && r->q.method == SLQ_QM_HIGGS && !r->rotate_given) r->q.rotate = 1;
+        /* MR-GPTQ rotates blocks of the FP4 block size (32 MXFP4, 16 NVFP4) */
+        if (!st && !r->rotate_given &&
+            (r->q.method == SLQ_QM_MRGPTQ_MXFP4 || r->q.method == SLQ_QM_MRGPTQ_NVFP4)) {
+            r->q.rotate = 1;
+            r->q.rot_block = r->q.method == SLQ_QM_MRGPTQ_MXFP4 ? 32 : 16;
+        }
         return st;
     }
     if (!strcmp(key, "rotate")) return set_rotate(r, value, err);

@@ -27,8 +27,8 @@ static slq_status fail(slq_error *err, slq_status code, const char *fmt, ...)
     return code;
 }
 
-static const char *const method_names[SLQ_QM_COUNT] = {"rtn",   "higgs", "mxfp4",
-                                                       "nvfp4", "gptq",  "sparsegpt"};
+static const char *const method_names[SLQ_QM_COUNT] = {
+    "rtn", "higgs", "mxfp4", "nvfp4", "gptq", "sparsegpt", "mr-gptq-mxfp4", "mr-gptq-nvfp4"};
 
 const char *slq_qmethod_name(slq_qmethod m)
 {
@@ -43,7 +43,7 @@ slq_status slq_qmethod_parse(const char *name, slq_qmethod *out, slq_error *err)
             return SLQ_OK;
         }
     return fail(err, SLQ_E_ARG, "unknown quantization method '%s' (known: rtn, higgs, mxfp4, "
-                "nvfp4, gptq, sparsegpt)", name);
+                "nvfp4, gptq, sparsegpt, mr-gptq-mxfp4, mr-gptq-nvfp4)", name);
 }
 
 void slq_qrecipe_default(slq_qrecipe *r)
@@ -62,7 +62,19 @@ void slq_qrecipe_default(slq_qrecipe *r)
     r->dense_dtype = SLQ_F32;
 }
 
-int slq_qmethod_needs_hessian(slq_qmethod m) { return m == SLQ_QM_GPTQ || m == SLQ_QM_SPARSEGPT; }
+int slq_qmethod_needs_hessian(slq_qmethod m)
+{
+    return m == SLQ_QM_GPTQ || m == SLQ_QM_SPARSEGPT || m == SLQ_QM_MRGPTQ_MXFP4 ||
+           m == SLQ_QM_MRGPTQ_NVFP4;
+}
+
+/* The FP4 encoding a method writes, or SLQ_ENC_DENSE for none. */
+static slq_encoding fp4_encoding(slq_qmethod m)
+{
+    return m == SLQ_QM_MXFP4 || m == SLQ_QM_MRGPTQ_MXFP4   ? SLQ_ENC_MXFP4
+           : m == SLQ_QM_NVFP4 || m == SLQ_QM_MRGPTQ_NVFP4 ? SLQ_ENC_NVFP4
+                                                           : SLQ_ENC_DENSE;
+}
 
 slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err)
 {
@@ -102,7 +114,7 @@ slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err)
     } else if (r->sparsity != 0 || r->prune_m != 0) {
         return fail(err, SLQ_E_ARG, "recipe: sparsity applies to SparseGPT only");
     }
-    if (r->rotate && slq_qmethod_needs_hessian(r->method))
+    if (r->rotate && r->method == SLQ_QM_SPARSEGPT)
         return fail(err, SLQ_E_ARG, "recipe: rotation is not yet supported with %s",
                     slq_qmethod_name(r->method));
     uint64_t g = r->group_size;
@@ -126,7 +138,11 @@ char *slq_qrecipe_json(const slq_qrecipe *r)
 {
     char buf[896], rot[96] = "", extra[256] = "";
     int n;
-    if (slq_qmethod_needs_hessian(r->method)) {
+    int mrgptq = r->method == SLQ_QM_MRGPTQ_MXFP4 || r->method == SLQ_QM_MRGPTQ_NVFP4;
+    if (mrgptq) {
+        snprintf(extra, sizeof extra, ",\"damp\":%.17g,\"mse_scales\":%s", r->damp,
+                 r->clip_search ? "true" : "false");
+    } else if (slq_qmethod_needs_hessian(r->method)) {
         int k = snprintf(extra, sizeof extra, ",\"damp\":%.17g,\"block_size\":%u", r->damp,
                          r->block_size);
         if (r->method == SLQ_QM_GPTQ)
@@ -146,8 +162,9 @@ char *slq_qrecipe_json(const slq_qrecipe *r)
     } else if (r->method == SLQ_QM_HIGGS) {
         snprintf(rot, sizeof rot, ",\"rotate\":\"none\""); /* not the method's default */
     }
-    if (r->method == SLQ_QM_MXFP4 || r->method == SLQ_QM_NVFP4) /* the format fixes the rest */
-        n = snprintf(buf, sizeof buf, "{\"method\":\"%s\"%s}", slq_qmethod_name(r->method), rot);
+    if (fp4_encoding(r->method) != SLQ_ENC_DENSE) /* the format fixes the rest */
+        n = snprintf(buf, sizeof buf, "{\"method\":\"%s\"%s%s}", slq_qmethod_name(r->method), rot,
+                     extra);
     else if (r->method == SLQ_QM_SPARSEGPT && r->bits == 16) /* prune only: dense */
         n = snprintf(buf, sizeof buf, "{\"method\":\"%s\",\"bits\":16,\"dense_dtype\":\"%s\"%s}",
                      slq_qmethod_name(r->method), slq_dtype_name(r->dense_dtype), extra);
@@ -179,8 +196,8 @@ slq_status slq_qrecipe_tensor_info(const slq_qrecipe *r, slq_tensor_info *info, 
     info->mask = SLQ_MASK_NONE;
     info->grid = SLQ_GRID_AFFINE;
     info->nnz = numel;
-    if (r->method == SLQ_QM_MXFP4 || r->method == SLQ_QM_NVFP4) {
-        info->encoding = r->method == SLQ_QM_MXFP4 ? SLQ_ENC_MXFP4 : SLQ_ENC_NVFP4;
+    if (fp4_encoding(r->method) != SLQ_ENC_DENSE) {
+        info->encoding = fp4_encoding(r->method);
     } else if (r->method == SLQ_QM_SPARSEGPT && r->bits == 16) {
         info->encoding = SLQ_ENC_DENSE;
         info->dtype = r->dense_dtype;
@@ -553,6 +570,62 @@ static slq_status assemble(slq_qtensor *t, const slq_layout *lay, const slq_qrec
     return SLQ_OK;
 }
 
+/* MR-GPTQ: slq_fp4_gptq on the (rotated) weights, FP4 sections, errors in
+ * the original basis.  Takes ownership of wr, hr, signs and t. */
+static slq_status mrgptq_finish(slq_qtensor *t, const float *w, const float *wq, const double *Hq,
+                                const double *H, const slq_qrecipe *r, uint64_t rows,
+                                uint64_t cols, float *wr, double *hr, int8_t *signs,
+                                slq_qtensor *out, slq_error *err)
+{
+    slq_tensor_info *info = &t->info;
+    const char *name = t->name;
+    char msg[512] = "";
+    slq_layout lay;
+    slq_status st = slq_tensor_layout(info, &lay, err);
+    for (int k = 0; k < SLQ_ROLE_COUNT && !st; k++) {
+        t->section_size[k] = lay.size[k];
+        if (((lay.roles >> k) & 1) && !(t->sections[k] = calloc(1, lay.size[k] + 1)))
+            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+    }
+    float *deq = st ? NULL : malloc(rows * cols * sizeof *deq + 1), ts = 1.0f;
+    if (!st && !deq) st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+    if (!st) {
+        st = slq_fp4_gptq(wq, rows, cols, Hq, info->encoding, r->damp, r->clip_search,
+                          t->sections[SLQ_ROLE_CODES], t->sections[SLQ_ROLE_SCALES], &ts, deq,
+                          msg, sizeof msg);
+        if (st) fail(err, st, "tensor '%s': %s", name, msg);
+    }
+    if (!st && info->encoding == SLQ_ENC_NVFP4) {
+        uint32_t u;
+        memcpy(&u, &ts, 4);
+        uint8_t *p = t->sections[SLQ_ROLE_TENSOR_SCALE];
+        for (int i = 0; i < 4; i++) p[i] = (uint8_t)(u >> (8 * i)); /* little-endian (§7.2) */
+    }
+    for (uint64_t i = 0; !st && signs && i < rows; i++)
+        st = slq_hadamard(deq + i * cols, cols, info->rot_block, signs, 1);
+    if (!st) {
+        for (uint64_t i = 0; i < rows * cols; i++) {
+            double d = (double)w[i] - (double)deq[i];
+            t->sq_error += d * d;
+            t->sq_norm += (double)w[i] * w[i];
+        }
+        t->rel_error = t->sq_norm > 0 ? sqrt(t->sq_error / t->sq_norm) : 0;
+        if (slq_hessian_error(H, cols, w, deq, rows, &t->out_sq_error, &t->out_sq_norm))
+            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+        t->out_rel_error = t->out_sq_norm > 0 ? sqrt(t->out_sq_error / t->out_sq_norm) : 0;
+    }
+    free(deq);
+    free(wr);
+    free(hr);
+    free(signs);
+    if (st) {
+        slq_qtensor_free(t);
+        return st;
+    }
+    *out = *t;
+    return SLQ_OK;
+}
+
 static slq_status quantize_calibrated(const char *name, int ndim, const uint64_t *shape,
                                       const float *w, const double *H,
                                       const slq_qrecipe *recipe, unsigned threads,
@@ -576,14 +649,57 @@ static slq_status quantize_calibrated(const char *name, int ndim, const uint64_t
     uint64_t rows = 1, cols = shape[ndim - 1];
     for (int d = 0; d + 1 < ndim; d++) rows *= shape[d];
     char msg[512] = "";
-    slq_status st;
-    if (recipe->method == SLQ_QM_GPTQ)
-        st = slq_gptq_run(w, rows, cols, H, recipe, threads, &c, msg, sizeof msg);
-    else
-        st = slq_sparsegpt_run(w, rows, cols, H, recipe, threads, &c, msg, sizeof msg);
+    slq_status st = slq_qrecipe_tensor_info(recipe, info, err); /* encoding, rotation block */
     if (st) {
         slq_qtensor_free(&t);
-        return fail(err, st, "tensor '%s': %s", name, msg);
+        return st;
+    }
+    /* A rotated method works in the rotated basis: W~ = W T^T and the
+     * Hessian of the rotated inputs T H T^T (rotate.c); its result is
+     * stored in that basis and the decoder undoes T. */
+    const float *wq = w;
+    const double *Hq = H;
+    float *wr = NULL;
+    double *hr = NULL;
+    int8_t *signs = NULL;
+    if (info->rotation == SLQ_ROT_HADAMARD) {
+        wr = malloc(rows * cols * sizeof *wr + 1);
+        hr = malloc(cols * cols * sizeof *hr + 1);
+        signs = malloc(cols + 1);
+        st = wr && hr && signs ? SLQ_OK : SLQ_E_NOMEM;
+        if (!st) {
+            memcpy(wr, w, rows * cols * sizeof *wr);
+            memcpy(hr, H, cols * cols * sizeof *hr);
+            slq_rotation_signs(info->rot_seed, cols, signs);
+            st = slq_q_rotate_rows(wr, rows, cols, info->rot_block, info->rot_seed);
+        }
+        if (!st) st = slq_q_rotate_hessian(hr, cols, info->rot_block, info->rot_seed);
+        if (st) {
+            free(wr);
+            free(hr);
+            free(signs);
+            slq_qtensor_free(&t);
+            return fail(err, st, "tensor '%s': rotation failed (out of memory)", name);
+        }
+        wq = wr;
+        Hq = hr;
+    }
+    if (fp4_encoding(recipe->method) != SLQ_ENC_DENSE)
+        return mrgptq_finish(&t, w, wq, Hq, H, recipe, rows, cols, wr, hr, signs, out, err);
+    if (recipe->method == SLQ_QM_GPTQ)
+        st = slq_gptq_run(wq, rows, cols, Hq, recipe, threads, &c, msg, sizeof msg);
+    else
+        st = slq_sparsegpt_run(wq, rows, cols, Hq, recipe, threads, &c, msg, sizeof msg);
+    free(wr);
+    free(hr);
+    if (!st && signs) /* the values a decoder produces: undo the rotation */
+        for (uint64_t r = 0; r < rows && !st; r++)
+            st = slq_hadamard(c.deq + r * cols, cols, info->rot_block, signs, 1);
+    free(signs);
+    if (st) {
+        slq_cq_free(&c);
+        slq_qtensor_free(&t);
+        return fail(err, st, "tensor '%s': %s", name, msg[0] ? msg : "out of memory");
     }
     if (recipe->method == SLQ_QM_SPARSEGPT && recipe->bits == 16) {
         info->encoding = SLQ_ENC_DENSE;
@@ -638,11 +754,8 @@ slq_status slq_quantize(const char *name, int ndim, const uint64_t *shape, const
     if (!slq_qmethod_needs_hessian(recipe->method)) {
         st = quantize_rtn(name, ndim, shape, w, recipe, threads, out, err);
         if (st || !H) return st;
-        /* report the calibration output error of the result, where
-         * slq_qtensor_decode can decode it (affine grids, no rotation) */
-        if (out->info.rotation != SLQ_ROT_NONE || out->info.encoding != SLQ_ENC_INTGRID ||
-            out->info.grid != SLQ_GRID_AFFINE)
-            return SLQ_OK;
+        /* report the calibration output error of the result (decoded to
+         * the original basis) */
         uint64_t rows = out->info.rows, cols = out->info.cols;
         float *q = malloc(rows * cols * sizeof *q + 1);
         if (!q) st = SLQ_E_NOMEM;
@@ -673,6 +786,8 @@ slq_status slq_quantize(const char *name, int ndim, const uint64_t *shape, const
 
 /* ------------------------------------------------------------ decode */
 
+static slq_status decode_intgrid(const slq_qtensor *t, float *out, slq_error *err);
+
 slq_status slq_qtensor_decode(const slq_qtensor *t, float *out, slq_error *err)
 {
     const slq_tensor_info *in = &t->info;
@@ -681,9 +796,50 @@ slq_status slq_qtensor_decode(const slq_qtensor *t, float *out, slq_error *err)
         slq_status st = slq_to_f32(in->dtype, t->sections[SLQ_ROLE_DATA], rows * cols, out);
         return st ? fail(err, st, "tensor '%s': bad dense dtype", in->name) : SLQ_OK;
     }
-    if (in->encoding != SLQ_ENC_INTGRID || in->rotation != SLQ_ROT_NONE ||
-        in->grid != SLQ_GRID_AFFINE)
+    slq_status st = SLQ_OK;
+    if (in->encoding == SLQ_ENC_MXFP4 || in->encoding == SLQ_ENC_NVFP4) {
+        int nv = in->encoding == SLQ_ENC_NVFP4;
+        uint64_t K = nv ? 16 : 32, bpr = (cols + K - 1) / K;
+        float ts = 1.0f;
+        if (nv) {
+            const uint8_t *p = t->sections[SLQ_ROLE_TENSOR_SCALE];
+            uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                         (uint32_t)p[3] << 24;
+            memcpy(&ts, &u, 4);
+        }
+        const uint8_t *codes = t->sections[SLQ_ROLE_CODES], *sb = t->sections[SLQ_ROLE_SCALES];
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t c = 0; c < cols; c++) {
+                uint64_t e = r * cols + c;
+                uint8_t b = sb[r * bpr + c / K];
+                float s = nv ? slq_e4m3_to_f32(b) : slq_e8m0_to_f32(b);
+                float v = slq_e2m1_to_f32((uint8_t)(codes[e / 2] >> (4 * (e % 2)))) * s;
+                out[e] = nv ? v * ts : v;
+            }
+    } else if (in->encoding != SLQ_ENC_INTGRID) {
         return fail(err, SLQ_E_UNSUPPORTED, "tensor '%s': cannot decode this encoding", in->name);
+    } else {
+        st = decode_intgrid(t, out, err);
+        if (st) return st;
+    }
+    if (in->rotation == SLQ_ROT_HADAMARD) { /* stored rows are T w: undo */
+        int8_t *signs = malloc(cols + 1);
+        if (!signs) return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", in->name);
+        slq_rotation_signs(in->rot_seed, cols, signs);
+        for (uint64_t r = 0; r < rows && !st; r++)
+            st = slq_hadamard(out + r * cols, cols, in->rot_block, signs, 1);
+        free(signs);
+        if (st) return fail(err, st, "tensor '%s': cannot undo the rotation", in->name);
+    }
+    return SLQ_OK;
+}
+
+/* Intgrid values in the stored (rotated) basis: affine or normal grid. */
+static slq_status decode_intgrid(const slq_qtensor *t, float *out, slq_error *err)
+{
+    const slq_tensor_info *in = &t->info;
+    uint64_t rows = in->rows, cols = in->cols;
+    const float *NG = in->grid == SLQ_GRID_NORMAL ? slq_normal_grid(in->bits) : NULL;
     uint64_t G = in->group_size ? in->group_size : cols, gpr = (cols + G - 1) / G;
     unsigned b = in->bits;
     float *sc = malloc(rows * gpr * sizeof *sc + 1);
@@ -717,7 +873,9 @@ slq_status slq_qtensor_decode(const slq_qtensor *t, float *out, slq_error *err)
     for (uint64_t r = 0; r < rows && !st; r++)
         for (uint64_t c = 0; c < cols; c++) {
             uint64_t g = r * gpr + c / G;
-            out[r * cols + c] = keep[r * cols + c] ? slq_rtn_decode(sc[g], codes[k++], z[g]) : 0.0f;
+            if (!keep[r * cols + c]) out[r * cols + c] = 0.0f;
+            else if (NG) out[r * cols + c] = sc[g] * NG[codes[k++]];
+            else out[r * cols + c] = slq_rtn_decode(sc[g], codes[k++], z[g]);
         }
     free(sc);
     free(z);

@@ -39,6 +39,11 @@ typedef enum slq_qmethod {
     SLQ_QM_NVFP4,   /* NVFP4, round to nearest with NVIDIA's two-level scales (spec §7.4) */
     SLQ_QM_GPTQ,    /* GPTQ (Frantar et al. 2022): needs a Hessian */
     SLQ_QM_SPARSEGPT, /* SparseGPT (Frantar & Alistarh 2023): prune (+ quantize); needs a Hessian */
+    SLQ_QM_MRGPTQ_MXFP4, /* MR-GPTQ (Egiazarian et al. 2025) to MXFP4: block Hadamard of 32 (the
+                            default rotation), scales per block by the OCP rule or, with
+                            clip_search, the least-MSE of the neighbouring E8M0 scales, then GPTQ
+                            error feedback on the E2M1 grid; needs a Hessian */
+    SLQ_QM_MRGPTQ_NVFP4, /* the same to NVFP4: Hadamard of 16, E4M3 block scales */
     SLQ_QM_COUNT
 } slq_qmethod;
 

@@ -139,5 +139,89 @@ fb=$(jget final_bits "$T/e.json")
 eb=$($INFO --json "$T/e.slq" | tr -d '\n' | sed -n 's/.*"quantized_bits_per_param": \([^,]*\).*/\1/p')
 le "$eb" "$fb" || fail "target-ear file $eb bits > final budget $fb"
 
+# 9. The method axis (--alloc-methods).  (a) A superset of candidates never
+#    predicts a worse loss: every allocation of the subset is feasible for the
+#    superset, and the DP is exact on both (checked), so its optimum over the
+#    superset is <= the subset's (1e-12 relative: printing).  (b) The
+#    candidates' errors are those of actually quantizing: the cached error of
+#    rtn+hadamard b4 g128 for one tensor equals the squared rel_error that a
+#    plain --rotate hadamard conversion reports for it.  (c) The file stores
+#    each tensor as allocated: per-tensor recipe and encoding (alloc_helper
+#    roundtrip), and the allocation really mixes methods.
+SUB="--alloc-methods rtn"
+SUP="--alloc-methods rtn,higgs,rtn+hadamard,mxfp4,nvfp4"
+for x in 3.5 4.0 5.0; do
+    $CONV --json --dry-run $COMMON --sensitivity "$T/s.json" --target-bits $x $SUB "$M" \
+        >"$T/sub$x.json" 2>"$T/sub$x.err" || fail "subset $x: $(cat "$T/sub$x.err")"
+    $CONV --json --dry-run $COMMON --sensitivity "$T/s.json" --target-bits $x $SUP "$M" \
+        >"$T/sup$x.json" 2>"$T/sup$x.err" || fail "superset $x: $(cat "$T/sup$x.err")"
+    [ "$(jget dp "$T/sub$x.json")" = exact ] && [ "$(jget dp "$T/sup$x.json")" = exact ] ||
+        fail "target $x: the DP is not exact, the superset property is not a theorem then"
+    ls=$(jget predicted_loss "$T/sub$x.json")
+    lp=$(jget predicted_loss "$T/sup$x.json")
+    awk -v p="$lp" -v s="$ls" 'BEGIN { exit !(p + 0 <= s * (1 + 1e-12)) }' ||
+        fail "target $x: superset predicts $lp > subset $ls"
+    echo "target $x: predicted loss rtn only $ls, 5 methods $lp"
+done
+grep -q '"rtn+had b4 g128"' "$T/sup4.0.json" && grep -q '"mxfp4"' "$T/sup4.0.json" ||
+    fail "candidate list lacks the methods"
+TN=model.layers.1.mlp.down_proj.weight
+$CONV --json --no-clip-search --rotate hadamard --bits 4 --group-size 128 "$M" "$T/r4.slq" \
+    | tr -d '\n' >"$T/r4.json" || fail "rotated conversion"
+re=$(grep -o "\"name\": *\"$TN\"[^}]*" "$T/r4.json" | grep -o '"rel_error": *[^,}]*' | sed 's/.*://')
+key='"{\\"method\\":\\"rtn\\",\\"bits\\":4,\\"group_size\\":128,\\"sym\\":false,\\"scale_dtype\\":\\"F16\\",\\"clip_search\\":false,\\"rotate\\":\\"hadamard\\",\\"seed\\":\\"0000000000000000\\"}"'
+ce=$(awk -v n="\"$TN\"" -v k="$key" 'index($0, n) { cur = 1 } cur && index($0, k) {
+    sub(/.*: */, ""); sub(/,$/, ""); print; exit }' "$T/s.json")
+[ -n "$re" ] && [ -n "$ce" ] && awk -v r="$re" -v c="$ce" 'BEGIN { d = r * r - c; if (d < 0) d = -d;
+    exit !(d <= 1e-9 * c) }' && echo "cached rtn+had b4 g128 error of $TN: $ce = rel_error^2 ($re^2)" || fail "cached rtn+had error $ce vs conversion rel_error^2 of $re"
+$CONV --json $COMMON --sensitivity "$T/s.json" --target-bits 4.0 $SUP "$M" "$T/sup.slq" \
+    >"$T/sup.json" 2>"$T/sup.err" || fail "superset write: $(cat "$T/sup.err")"
+$H roundtrip "$T/sup.slq" "$T/sup.json" >"$T/rt.txt" || fail "round trip: $(cat "$T/rt.txt")"
+nm=$(grep -o '"tensors":\[.*' "$T/sup.json" | grep -o '"method":"[^"]*","rotate":[a-z]*' | sort -u | wc -l)
+[ "$nm" -ge 2 ] || fail "the 5-method allocation uses only $nm method(s)"
+
+# 10. GPTQ-family candidates: errors weighted by the calibration Hessian
+#    (tr(E H E^T) cols / (||W||^2 tr H)).  (a) The superset property again
+#    (gptq alone vs rtn,gptq,gptq+hadamard; same Hessian-weighted errors).
+#    (b) The cached errors are the output errors of actual quantizations:
+#    for layers.0.self_attn.q_proj (whose inputs do not depend on other
+#    quantized layers, so the sequential conversion sees the same Hessian)
+#    the ratio of the cached gptq b4 g128 and rtn b4 g128 errors equals the
+#    squared ratio of the out_rel_error that two plain conversions with the
+#    same calibration report (1e-6: printing).  (c) The file round trip, and
+#    the allocation picks GPTQ for some tensors.
+HC="--calib-samples 4 --calib-len 48"
+for m in gptq rtn,gptq,gptq+hadamard; do
+    $CONV --json --dry-run $COMMON $HC --sensitivity "$T/s.json" --target-bits 3.5 \
+        --alloc-methods $m "$M" >"$T/h$m.json" 2>"$T/h$m.err" || fail "hessian $m: $(cat "$T/h$m.err")"
+    [ "$(jget dp "$T/h$m.json")" = exact ] || fail "hessian $m: DP not exact"
+done
+ls=$(jget predicted_loss "$T/hgptq.json")
+lp=$(jget predicted_loss "$T/hrtn,gptq,gptq+hadamard.json")
+awk -v p="$lp" -v s="$ls" 'BEGIN { exit !(p + 0 <= s * (1 + 1e-12)) }' ||
+    fail "hessian: superset predicts $lp > gptq alone $ls"
+echo "target 3.5, Hessian-weighted: predicted loss gptq only $ls, rtn+gptq+gptq+had $lp"
+grep -q 'tr((W-Q)H(W-Q)^T)' "$T/hgptq.json" || fail "hessian: error definition not recorded"
+Q0=model.layers.0.self_attn.q_proj.weight
+for m in rtn gptq; do
+    $CONV --json --no-clip-search --method $m --bits 4 --group-size 128 --calib "$TXT" $HC "$M" \
+        "$T/c$m.slq" | tr -d '\n' >"$T/c$m.json" || fail "conversion $m"
+done
+ore() { grep -o "\"name\":\"$Q0\"[^}]*" "$1" | grep -o '"out_rel_error":[^,}]*' | sed 's/.*://'; }
+orr=$(ore "$T/crtn.json") org=$(ore "$T/cgptq.json")
+cerr() { awk -v n="\"$Q0\"" -v k="$1" 'index($0, n) { cur = 1 } cur && index($0, k) {
+    sub(/.*: */, ""); sub(/,$/, ""); print; exit }' "$T/s.json"; }
+cr=$(cerr '\\"method\\":\\"rtn\\",\\"bits\\":4,\\"group_size\\":128,')
+cg=$(cerr '\\"method\\":\\"gptq\\",\\"bits\\":4,\\"group_size\\":128,')
+[ -n "$orr" ] && [ -n "$org" ] && [ -n "$cr" ] && [ -n "$cg" ] && awk -v a="$orr" -v b="$org" \
+    -v r="$cr" -v g="$cg" 'BEGIN { x = g / r; y = (b / a) ^ 2; d = x - y; if (d < 0) d = -d;
+    exit !(d <= 1e-6 * y) }' && echo "cached gptq/rtn error ratio $cg/$cr = ($org/$orr)^2" ||
+    fail "cached gptq/rtn ratio $cg/$cr vs conversions' ($org/$orr)^2"
+$CONV --json $COMMON $HC --sensitivity "$T/s.json" --target-bits 3.5 \
+    --alloc-methods rtn,gptq,gptq+hadamard "$M" "$T/h.slq" >"$T/h.json" 2>"$T/h.err" ||
+    fail "hessian write: $(cat "$T/h.err")"
+$H roundtrip "$T/h.slq" "$T/h.json" >"$T/hrt.txt" || fail "hessian round trip: $(cat "$T/hrt.txt")"
+grep -q '"method":"gptq"' "$T/h.json" || fail "no tensor allocated to GPTQ"
+
 [ "$fails" -eq 0 ] && echo "test_alloc: all passed"
 exit $((fails > 0))
