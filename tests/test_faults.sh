@@ -107,6 +107,14 @@ os.execv(sys.argv[1], sys.argv[1:])' "$CONV" --quiet --threads 1 "$M" "$out" 2>/
     fi
     wait $pid
     st=$?
+    # kill(2) also "succeeds" on a process that already finished but is not
+    # yet reaped: exit 0 with the new file in place means the conversion won
+    # the race, not that the signal was ignored (then the old file remains).
+    if [ $st -eq 0 ] && ! cmp -s "$out" "$T/old.slq"; then
+        note "SIG$1: the conversion completed just before the signal; not exercised"
+        rm -f "$T"/sig.slq.tmp.*
+        return
+    fi
     [ $st -gt 128 ] || fail "SIG$1: exit status $st, expected death by signal (> 128)"
     ls "$T" | grep -q '^sig\.slq\.tmp\.' && fail "SIG$1 left the temporary file: $(ls "$T")"
     cmp -s "$T/old.slq" "$out" || fail "SIG$1 changed the existing output"
