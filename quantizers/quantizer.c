@@ -368,6 +368,23 @@ static slq_status quantize_fp4(const char *name, const float *w, const float *sr
     return SLQ_OK;
 }
 
+/* Start an encoded tensor: its name, recipe JSON and shape (t zeroed). */
+static slq_status qtensor_begin(slq_qtensor *t, const char *name, int ndim,
+                                const uint64_t *shape, const slq_qrecipe *recipe, slq_error *err)
+{
+    t->name = strdup(name);
+    t->recipe_json = slq_qrecipe_json(recipe);
+    if (!t->name || !t->recipe_json) {
+        slq_qtensor_free(t);
+        return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+    }
+    t->info.name = t->name;
+    t->info.ndim = ndim;
+    memcpy(t->info.shape, shape, (size_t)ndim * sizeof *shape);
+    t->info.recipe_json = t->recipe_json;
+    return SLQ_OK;
+}
+
 /* RTN, HIGGS and FP4: round to nearest, no calibration data. */
 static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape,
                                const float *w, const slq_qrecipe *recipe, unsigned threads,
@@ -376,17 +393,9 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
     slq_status st;
     slq_qtensor t;
     memset(&t, 0, sizeof t);
-    t.name = strdup(name);
-    t.recipe_json = slq_qrecipe_json(recipe);
-    if (!t.name || !t.recipe_json) {
-        slq_qtensor_free(&t);
-        return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
-    }
+    slq_status begun = qtensor_begin(&t, name, ndim, shape, recipe, err);
+    if (begun) return begun;
     slq_tensor_info *info = &t.info;
-    info->name = t.name;
-    info->ndim = ndim;
-    memcpy(info->shape, shape, (size_t)ndim * sizeof *shape);
-    info->recipe_json = t.recipe_json;
     slq_layout lay;
     if ((st = slq_qrecipe_tensor_info(recipe, info, err)) ||
         (st = slq_tensor_layout(info, &lay, err))) {
@@ -635,17 +644,9 @@ static slq_status quantize_calibrated(const char *name, int ndim, const uint64_t
     memset(&t, 0, sizeof t);
     slq_cq c;
     memset(&c, 0, sizeof c);
-    t.name = strdup(name);
-    t.recipe_json = slq_qrecipe_json(recipe);
-    if (!t.name || !t.recipe_json) {
-        slq_qtensor_free(&t);
-        return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
-    }
+    slq_status begun = qtensor_begin(&t, name, ndim, shape, recipe, err);
+    if (begun) return begun;
     slq_tensor_info *info = &t.info;
-    info->name = t.name;
-    info->ndim = ndim;
-    memcpy(info->shape, shape, (size_t)ndim * sizeof *shape);
-    info->recipe_json = t.recipe_json;
     uint64_t rows = 1, cols = shape[ndim - 1];
     for (int d = 0; d + 1 < ndim; d++) rows *= shape[d];
     char msg[512] = "";
