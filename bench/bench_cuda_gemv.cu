@@ -1,7 +1,8 @@
 /* bench_cuda_gemv.cu - slq_cuda_matmul (4-bit, g128, integer zero-points,
  * F16 scales, F16 activations) against cuBLAS F16 GEMM (cublasGemmEx, F32
  * compute) on the dequantized weights, at Llama-3-8B shapes, batch 1/4/16/64,
- * all in the same run.  Each timing is the median of --runs launches (CUDA
+ * all in the same run, and against the general kernel (SLQ_CUDA_GENERIC, the
+ * v2 kernel, column 'general').  Each timing is the median of --runs launches (CUDA
  * events around the kernel alone) after warm-up, with the L2 cache flushed
  * before every launch so that weights come from HBM as in a real decode step.
  * --flush write (default, the method of bench/results/cuda_gemv_h100_v1.txt):
@@ -12,7 +13,7 @@
  * Bandwidth: bytes the kernel must read (derived-layout codes + scales/zeros
  * + activations) / time, as a fraction of a device-to-device cudaMemcpy
  * ((read + written) / time) measured in the same run.
- * Self-check: at batch 16 the F32 outputs of both must agree within the
+ * Self-check: at batch 1 and 16 the F32 outputs of both must agree within the
  * float32 accumulation bound (K/16 + 8)·2^-21·Σ|w||x| (both multiply the
  * same binary16 weights, see matmul.cu), else exit 1.
  * Usage: bench_cuda_gemv [--json] [--runs N] [--no-check] [--flush write|read] */
@@ -149,8 +150,8 @@ int main(int argc, char **argv)
         printf("device %s, device-to-device copy %.1f GB/s (read+write), median of %d runs, L2 flushed (%s)\n",
                prop.name, copy_gbs, runs, flush_read ? "read 4 x L2: clean lines" : "memset 4 x L2: dirty lines");
         printf("4-bit g128 int zero-points, F16 scales/activations; time in us\n");
-        printf("%-15s %5s %9s %9s %7s %9s %6s %9s %3s\n", "in x out", "batch", "slq", "cuBLAS", "speedup",
-               "GB/s", "%copy", "best-rt", "rt");
+        printf("%-15s %5s %9s %9s %9s %7s %9s %6s %9s %3s\n", "in x out", "batch", "slq", "general", "cuBLAS",
+               "speedup", "GB/s", "%copy", "best-rt", "rt");
     }
     bool first = true, ok = true;
     for (const Shape &sh : shapes) {
@@ -205,9 +206,10 @@ int main(int argc, char **argv)
         CU(cudaMalloc(&dfc, (size_t)64 * R * 4));
         const float one = 1.f, zero = 0.f;
         for (int batch : batches) {
-            auto ours = [&](int rt) {
+            auto ours = [&](int rt, unsigned extra = 0) {
                 slq_error e2;
-                if (slq_cuda_matmul(t, dx, SLQ_F16, batch, dy, SLQ_F16, SLQ_CUDA_ROW_TILES(rt), nullptr, &e2)) {
+                if (slq_cuda_matmul(t, dx, SLQ_F16, batch, dy, SLQ_F16, SLQ_CUDA_ROW_TILES(rt) | extra, nullptr,
+                                    &e2)) {
                     fprintf(stderr, "matmul: %s\n", e2.msg);
                     exit(1);
                 }
@@ -225,19 +227,21 @@ int main(int argc, char **argv)
                 double tt = median_ms([&] { ours(rt); });
                 if (tt < t_best) t_best = tt, best_rt = rt;
             }
+            double t_gen = median_ms([&] { ours(0, SLQ_CUDA_GENERIC); }); /* v2 kernel, same run */
             double t_cb = median_ms(cublas);
             const double bytes = (double)slq_cuda_weight_bytes(t) + (double)batch * C * 2;
             const double gbs = bytes / (t_auto * 1e-3) / 1e9;
             if (json)
-                printf("%s{\"in\":%d,\"out\":%d,\"batch\":%d,\"slq_us\":%.2f,\"cublas_us\":%.2f,\"speedup\":%.3f,"
+                printf("%s{\"in\":%d,\"out\":%d,\"batch\":%d,\"slq_us\":%.2f,\"general_us\":%.2f,\"cublas_us\":%.2f,\"speedup\":%.3f,"
                        "\"GBps\":%.1f,\"frac_copy\":%.3f,\"best_rt\":%d,\"best_rt_us\":%.2f}",
-                       first ? "" : ",", C, R, batch, t_auto * 1e3, t_cb * 1e3, t_cb / t_auto, gbs,
+                       first ? "" : ",", C, R, batch, t_auto * 1e3, t_gen * 1e3, t_cb * 1e3, t_cb / t_auto, gbs,
                        gbs / copy_gbs, best_rt, t_best * 1e3);
             else
-                printf("%6dx%-8d %5d %9.2f %9.2f %6.2fx %9.1f %5.1f%% %9.2f %3d\n", C, R, batch, t_auto * 1e3,
-                       t_cb * 1e3, t_cb / t_auto, gbs, 100 * gbs / copy_gbs, t_best * 1e3, best_rt);
+                printf("%6dx%-8d %5d %9.2f %9.2f %9.2f %6.2fx %9.1f %5.1f%% %9.2f %3d\n", C, R, batch,
+                       t_auto * 1e3, t_gen * 1e3, t_cb * 1e3, t_cb / t_auto, gbs, 100 * gbs / copy_gbs,
+                       t_best * 1e3, best_rt);
             first = false;
-            if (check && batch == 16) {
+            if (check && (batch == 1 || batch == 16)) {
                 slq_error e2;
                 if (slq_cuda_matmul(t, dx, SLQ_F16, batch, df, SLQ_F32, 0, nullptr, &e2)) {
                     fprintf(stderr, "matmul: %s\n", e2.msg);
@@ -268,8 +272,8 @@ int main(int argc, char **argv)
                 for (size_t i = 0; i < a.size(); i++)
                     if (!(std::fabs((double)a[i] - b[i]) <= rel * m[i] * 1.001 + 1e-6)) {
                         if (bad++ < 3)
-                            fprintf(stderr, "check %dx%d batch 16: y[%zu] = %g, cuBLAS %g, bound %g\n", C, R, i,
-                                    a[i], b[i], rel * m[i]);
+                            fprintf(stderr, "check %dx%d batch %d: y[%zu] = %g, cuBLAS %g, bound %g\n", C, R, batch,
+                                    i, a[i], b[i], rel * m[i]);
                     }
                 if (bad) ok = false;
                 if (!json) printf("%15s check vs cuBLAS: %s\n", "", bad ? "FAILED" : "ok");

@@ -249,7 +249,7 @@ static int print_dry_run(const sc_opts *o, const sc_input *in, const plan *p)
     if (o->quiet) return 0;
     for (size_t i = 0; i < sc_input_count(in); i++) {
         const sc_in_tensor *t = sc_input_at(in, i);
-        char sh[128], m[96];
+        char sh[128], m[192]; /* m: the longest method_str can write */
         shape_str(t, sh, sizeof sh);
         method_str(&p[i].d, m, sizeof m);
         printf("%-56s %-14s %-5s -> %-28s %12llu B  (%s)\n", t->name, sh, t->type_name, m,

@@ -495,6 +495,14 @@ int main(int argc, char **argv)
     int rc = 0;
     slq_metrics_init(&r.acc);
     if (o->ear && (rc = check_provenance(o))) return rc;
+    if (slqcli_is_slq(o->model)) {
+        /* Scores on the text the model was calibrated on are not held-out. */
+        int same = 0;
+        if (slq_calibration_same_text(o->model, o->text, &same, &err) == SLQ_OK && same)
+            fprintf(stderr, "slqverify: warning: %s is the calibration text of %s (same XXH3 "
+                    "as its provenance.calibration): these numbers are not on held-out text\n",
+                    o->text, o->model);
+    }
     if ((rc = open_model(o->ear ? o->ref : o->model, o->backend == BK_CUDA, &r.mp, &err))) goto out;
     r.cfg = exec_config(r.mp);
     if (o->ear || o->backend == BK_BOTH) {

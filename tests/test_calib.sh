@@ -51,6 +51,18 @@ grep -a -q '"calibration":{"file":"calib.txt","kind":"text","xxh3":"[0-9a-f]\{16
 "$CONV" --method gptq --bits 3 $C "$M" "$T/g2.slq" >"$T/g2.txt" 2>&1 || fail "gptq text summary"
 grep -q 'seconds per layer' "$T/g2.txt" || fail "summary lacks per-layer times: $(cat "$T/g2.txt")"
 
+# slqverify flags an evaluation on the calibration text itself, and only that
+VER=./slqverify
+if [ -x "$VER" ]; then
+    "$VER" --ppl "$T/gptq.slq" --text "$T/calib.txt" --max-tokens 64 --ctx 32 >/dev/null 2>"$T/v.err" ||
+        fail "slqverify on the calibration text: $(cat "$T/v.err")"
+    grep -q 'is the calibration text' "$T/v.err" || fail "no overlap warning: $(cat "$T/v.err")"
+    sed 's/fox/cat/' "$T/calib.txt" >"$T/held_out.txt"
+    "$VER" --ppl "$T/gptq.slq" --text "$T/held_out.txt" --max-tokens 64 --ctx 32 >/dev/null 2>"$T/v.err" ||
+        fail "slqverify on other text: $(cat "$T/v.err")"
+    grep -q 'calibration text' "$T/v.err" && fail "overlap warning on a different text: $(cat "$T/v.err")"
+fi
+
 # act-order and every group size run
 for extra in "--act-order" "--group-size row --sym" "--group-size 16 --bits 2"; do
     "$CONV" --quiet --method gptq $extra $C "$M" "$T/x.slq" 2>"$T/x.err" || fail "gptq $extra: $(cat "$T/x.err")"

@@ -350,6 +350,20 @@ int main(void)
                                  kss[(i / 3) % 4]};
                         run_cfg(&c, batches, 4);
                     }
+    /* The 4-bit fast path (F16 activations and scales, integer or no
+     * zero-points, groups >= 64 including whole rows, batch <= 16): every
+     * such group size, masks, rotation, work splits; 320 columns (5
+     * superblocks: units of 1) and 1024 (units of 2 or 4), 40 rows. */
+    static const unsigned fgroups[] = {64, 128, 256, 0};
+    static const int fb[] = {1, 2, 9, 16};
+    for (int g = 0; g < 4; g++)
+        for (int z = 0; z < 2; z++)
+            for (int m = 0; m < 2; m++, i++) {
+                const int j = g * 4 + z * 2 + m;
+                cfg c = {2, 40, (g + z) % 2 ? 1024 : 320, 4, fgroups[g], zk[z], SLQ_F16, SLQ_F16,
+                         j % 3 == 0 ? SLQ_F32 : SLQ_F16, m, (j / 2) % 2, rts[j % 5], kss[(j / 3) % 4]};
+                run_cfg(&c, fb, 4);
+            }
     /* Llama-sized K with a row count that is no multiple of the block's rows. */
     cfg big = {2, 4112, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0, 0};
     static const int bigb[] = {1, 16};
@@ -399,6 +413,6 @@ int main(void)
         fprintf(stderr, "%d failure(s)\n", failures);
         return 1;
     }
-    printf("test_cuda_kernels: %d configurations x batches {1,3,16,64} passed\n", i);
+    printf("test_cuda_kernels: %d configurations x batches {1,3,16,64} or {1,2,9,16} passed\n", i);
     return 0;
 }

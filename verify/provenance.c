@@ -83,3 +83,32 @@ slq_status slq_provenance_check(const char *slq_path, const char *ref_path,
     cJSON_Delete(root);
     return s;
 }
+
+slq_status slq_calibration_same_text(const char *slq_path, const char *text_path, int *same,
+                                     slq_error *err)
+{
+    *same = 0;
+    slq_reader *r;
+    slq_status s = slq_open(slq_path, 0, &r, err);
+    if (s) return s;
+    cJSON *root = cJSON_Parse(slq_metadata_json(r));
+    slq_close(r);
+    if (!root) return slq_fail(err, SLQ_E_METADATA, "%s: metadata is not valid JSON", slq_path);
+    const cJSON *cal = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "provenance"), "calibration");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(cal, "kind");
+    const cJSON *hash = cJSON_GetObjectItemCaseSensitive(cal, "xxh3");
+    if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "text") && cJSON_IsString(hash)) {
+        slq_map m;
+        s = slq_map_open(text_path, &m, err);
+        if (!s) {
+            char hex[17];
+            snprintf(hex, sizeof hex, "%016llx",
+                     (unsigned long long)XXH3_64bits(m.base ? (const void *)m.base : "", m.size));
+            *same = strcmp(hex, hash->valuestring) == 0;
+            slq_map_close(&m);
+        }
+    }
+    cJSON_Delete(root);
+    return s;
+}

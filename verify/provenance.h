@@ -23,4 +23,12 @@ typedef struct slq_provenance_result {
 slq_status slq_provenance_check(const char *slq_path, const char *ref_path,
                                 slq_provenance_result *res, slq_error *err);
 
+/* Whether evaluating on `text_path` repeats the model's calibration: sets
+ * *same = 1 when the .slq records a calibration text (provenance.calibration,
+ * kind "text") whose XXH3-64 equals that of the file at text_path, else 0.
+ * Only an identical file is detected, not a partial overlap.  A file that
+ * records no calibration is not an error. */
+slq_status slq_calibration_same_text(const char *slq_path, const char *text_path, int *same,
+                                     slq_error *err);
+
 #endif

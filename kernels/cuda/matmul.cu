@@ -303,21 +303,11 @@ __device__ __forceinline__ void warp_dot(const Args &a, int tile, int ks, int KS
  * tensor's workspace; the last block of a row tile to finish (counted with
  * an atomic per tile) adds the ksplit partials in slice order - the result
  * does not depend on which block finished last - writes y and re-arms the
- * counter for the next launch. */
-template <int B, int R, int NT, int U>
-__global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1) k_matmul(const Args a)
+ * counter for the next launch.  Shared by both kernels, after the K loop. */
+template <int NT>
+__device__ __forceinline__ void finish(const Args &a, float (*red)[NT * 4][32], int warp, int lane,
+                                       int ks, int kslices, int tile, float (&acc)[NT][4])
 {
-    __shared__ float red[kWarps][NT * 4][32];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int kslices = kWarps / a.rt;
-    const int ks = warp % kslices;
-    const int tile = blockIdx.x * a.rt + warp / kslices;
-    float acc[NT][4];
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-
-    if (tile < a.ntiles)
-        warp_dot<B, R, NT, U>(a, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
     if (kslices > 1) {
         if (ks != 0)
 #pragma unroll
@@ -369,6 +359,226 @@ __global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1) k_matmul(const A
     }
 }
 
+template <int B, int R, int NT, int U>
+__global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1) k_matmul(const Args a)
+{
+    __shared__ float red[kWarps][NT * 4][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int kslices = kWarps / a.rt;
+    const int ks = warp % kslices;
+    const int tile = blockIdx.x * a.rt + warp / kslices;
+    float acc[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+
+    if (tile < a.ntiles)
+        warp_dot<B, R, NT, U>(a, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
+    finish<NT>(a, red, warp, lane, ks, kslices, tile, acc);
+}
+
+/* ------------------------------------------------------------------------
+ * 4-bit fast path (F16 activations, F16 scales, integer or no zero-points,
+ * groups of >= 64 columns; batch <= 16).  Same layout, same tensor-core
+ * product and the same exact-integer "scale-after" arithmetic as FAST_SA,
+ * but far fewer instructions per superblock (the v2 kernel was issue
+ * bound at ~150-180 per superblock per warp):
+ *  - decode: a word kk of a lane's chunk holds pair slots reg = 0..3 at bits
+ *    4·reg (low code) and 16 + 4·reg (high code); reg 0/2 are row r0 and
+ *    reg 1/3 row r0 + 8.  One LOP3 ((w & 0x000f000f) | 0x64006400) gives
+ *    half2(1024 + q) of slot 0, one LOP3 with 0x00f000f0 gives
+ *    half2(1024 + 16·q) of slot 1 (no shift), then w >>= 8 and again for
+ *    slots 2, 3; one HSUB2 with half2(1024 + z) or half2(1024 + 16·z) gives
+ *    the exact integers (q - z) / 16·(q - z) (|.| <= 240, binary16-exact).
+ *    So row r0 + 8 of every mma is 16 times too large: its float32 partial
+ *    sums are multiplied by s/16 (exact power-of-two scaling) instead of s.
+ *    9 instructions per 8 codes, 4 mma per superblock;
+ *  - each warp streams a contiguous range of superblocks of one row tile
+ *    through a ring of D 16-byte loads per lane (pointer increments), loads
+ *    (scale, zero) once per group and applies the scale once per group;
+ *  - batch <= 8: <= 64 registers, 4 blocks of 8 warps per SM (batch 9..16:
+ *    2 blocks, 80 registers spilled at 3).
+ * Accuracy: identical to FAST_SA (weights exact; products exact in the
+ * tensor cores; float32 accumulation; one float32 rounding per group for
+ * the scale). */
+__device__ __forceinline__ uint32_t and_or(uint32_t w, uint32_t m, uint32_t c)
+{
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(w), "r"(m), "r"(c)); /* (w & m) | c */
+    return r;
+}
+
+template <int NT>
+__device__ __forceinline__ void fast4_sb(const uint4 &cw, const uint4 (&x)[NT][2], __half2 zz0,
+                                         __half2 zz16, float (&part)[NT][4])
+{
+    const uint32_t wv[4] = {cw.x, cw.y, cw.z, cw.w};
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        uint32_t w = wv[kk];
+        uint32_t af[4];
+        af[0] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
+        af[1] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
+        w >>= 8;
+        af[2] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
+        af[3] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+            mma16816<FAST_SA>(part[nt], af, xword(x[nt], 2 * kk), xword(x[nt], 2 * kk + 1));
+    }
+}
+
+/* One warp: row tile `tile`, K slice s of S (contiguous units of SPG
+ * superblocks, SPG dividing nsb; a unit lies in one group).  The ring holds
+ * the codes of D superblocks and the (scale, zero) words of their D/SPG
+ * units, all requested before the first is used, so that a warp waits for
+ * device memory about once per ring (not once per group for the scales). */
+template <int NT, int SPG, int D>
+__device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S, int lane,
+                                           float (&acc)[NT][4])
+{
+    constexpr int DU = D / SPG;
+    const int nu = a.nsb / SPG;
+    const int u0 = s * nu / S, u1 = (s + 1) * nu / S; /* < 2^31: s < 512, nu < 2^18 */
+    const int cnt = (u1 - u0) * SPG;                   /* superblocks */
+    if (cnt <= 0) return;
+    const int j0 = u0 * SPG;
+    const uint4 *pw = reinterpret_cast<const uint4 *>(a.codes) + ((size_t)tile * a.nsb + j0) * 32 + lane;
+    const uint4 *px[NT];
+    bool xv[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        const int n = nt * 8 + (lane >> 2);
+        xv[nt] = n < a.batch;
+        px[nt] = reinterpret_cast<const uint4 *>(a.x + (size_t)(xv[nt] ? n : 0) * a.cols + j0 * 64 +
+                                                 (lane & 3) * 16);
+    }
+    /* (scale, zero) of rows r0 and r0 + 8 of unit u: psz[(g(u) * 16)], +8 */
+    const uint32_t *psz = static_cast<const uint32_t *>(a.sz) + (size_t)tile * a.gpr * 16 + (lane >> 2);
+    const int gsh = a.gshift - 6; /* group of superblock j: j >> gsh (gshift 31: 0) */
+    uint4 st[D];
+    uint32_t zs[DU][2];
+#pragma unroll
+    for (int v = 0; v < D; v++)
+        if (v < cnt) st[v] = __ldcs(pw + v * 32);
+#pragma unroll
+    for (int u = 0; u < DU; u++)
+        if (u * SPG < cnt) {
+            const uint32_t *p = psz + (size_t)(((j0 + u * SPG) >> gsh) * 16);
+            zs[u][0] = __ldg(p);
+            zs[u][1] = __ldg(p + 8);
+        }
+    for (int i0 = 0; i0 < cnt; i0 += D) {
+#pragma unroll
+        for (int uu = 0; uu < DU; uu++) {
+            const int i = i0 + uu * SPG;
+            if (i < cnt) {
+                const __half2 h0 = bits_h2(zs[uu][0]), h1 = bits_h2(zs[uu][1]);
+                const __half2 zz0 = __hadd2(__high2half2(h0), __float2half2_rn(1024.f));
+                const __half2 zz16 = __hfma2(__high2half2(h1), __float2half2_rn(16.f), __float2half2_rn(1024.f));
+                const float sc0 = __low2float(h0), sc1 = __low2float(h1) * 0.0625f;
+                if (i + D < cnt) {
+                    const uint32_t *p = psz + (size_t)(((j0 + i + D) >> gsh) * 16);
+                    zs[uu][0] = __ldg(p);
+                    zs[uu][1] = __ldg(p + 8);
+                }
+                float part[NT][4];
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) part[nt][0] = part[nt][1] = part[nt][2] = part[nt][3] = 0.f;
+#pragma unroll
+                for (int v = 0; v < SPG; v++) {
+                    uint4 xr[NT][2];
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) {
+                        const uint4 *p = px[nt] + (i + v) * 8;
+                        xr[nt][0] = xv[nt] ? __ldg(p) : make_uint4(0, 0, 0, 0);
+                        xr[nt][1] = xv[nt] ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
+                    }
+                    fast4_sb<NT>(st[uu * SPG + v], xr, zz0, zz16, part);
+                    if (i + v + D < cnt) st[uu * SPG + v] = __ldcs(pw + (i + v + D) * 32);
+                }
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) {
+                    acc[nt][0] = __fmaf_rn(sc0, part[nt][0], acc[nt][0]);
+                    acc[nt][1] = __fmaf_rn(sc0, part[nt][1], acc[nt][1]);
+                    acc[nt][2] = __fmaf_rn(sc1, part[nt][2], acc[nt][2]);
+                    acc[nt][3] = __fmaf_rn(sc1, part[nt][3], acc[nt][3]);
+                }
+            }
+        }
+    }
+}
+
+/* 16 warps per block: rt row tiles x 16/rt K slices (more slices per block
+ * than the general kernel, so that small matrices need no split across
+ * blocks).  Reduction after the K loop, once: every warp writes its
+ * partial sums to shared memory and each of the rt·NT·128 outputs of the
+ * block is summed over the K slices by one thread (in slice order), then
+ * stored, or with ksplit > 1 written to the workspace; the last block of a
+ * row tile to arrive (counter per tile) adds the ksplit partials in slice
+ * order, so the result does not depend on the order in which blocks finish. */
+constexpr int kFastWarps = 16;
+
+__device__ __forceinline__ void store_out(const Args &a, int tile, int idx, float v)
+{
+    const int nt = idx >> 7, i = (idx >> 5) & 3, l = idx & 31;
+    store_y(a, nt * 8 + (l & 3) * 2 + (i & 1), tile * 16 + (l >> 2) + 8 * (i >> 1), v);
+}
+
+template <int NT, int SPG, int D>
+__global__ void __launch_bounds__(kFastWarps * 32, NT == 1 ? 2 : 1) k_fast4(const Args a)
+{
+    constexpr int per = NT * 128; /* outputs of one row tile */
+    __shared__ float red[kFastWarps * per];
+    __shared__ int last[8];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int kslices = kFastWarps / a.rt;
+    const int ks = warp % kslices;
+    const int tile = blockIdx.x * a.rt + warp / kslices;
+    float acc[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+    if (tile < a.ntiles)
+        fast4_warp<NT, SPG, D>(a, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) red[warp * per + (nt * 4 + i) * 32 + lane] = acc[nt][i];
+    __syncthreads();
+    for (int t = threadIdx.x; t < a.rt * per; t += kFastWarps * 32) {
+        const int tl = t / per, idx = t - tl * per, tt = blockIdx.x * a.rt + tl;
+        float v = 0.f;
+        for (int k = 0; k < kslices; k++) v += red[(tl * kslices + k) * per + idx];
+        if (tt >= a.ntiles) continue;
+        if (a.ksplit > 1) __stcg(a.ws + ((size_t)blockIdx.y * a.ntiles + tt) * per + idx, v);
+        else store_out(a, tt, idx, v);
+    }
+    if (a.ksplit == 1) return;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x < a.rt) {
+        const int tt = blockIdx.x * a.rt + threadIdx.x;
+        last[threadIdx.x] = tt < a.ntiles && atomicAdd(a.counters + tt, 1u) == (unsigned)a.ksplit - 1;
+    }
+    __syncthreads();
+    for (int t = threadIdx.x; t < a.rt * per; t += kFastWarps * 32) {
+        const int tl = t / per, idx = t - tl * per, tt = blockIdx.x * a.rt + tl;
+        if (!last[tl]) continue;
+        __threadfence();
+        float v = 0.f;
+        for (int s2 = 0; s2 < a.ksplit; s2++) v += __ldcg(a.ws + ((size_t)s2 * a.ntiles + tt) * per + idx);
+        store_out(a, tt, idx, v);
+    }
+    if (threadIdx.x < a.rt && last[threadIdx.x]) a.counters[blockIdx.x * a.rt + threadIdx.x] = 0;
+}
+
+template <int NT>
+void launch_fast4(const Args &a, int spg, dim3 grid, cudaStream_t st)
+{
+    if (spg == 4) k_fast4<NT, 4, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
+    else if (spg == 2) k_fast4<NT, 2, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
+    else k_fast4<NT, 1, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
+}
+
 template <int B, int R>
 void launch_nt(const Args &a, int nt, dim3 grid, cudaStream_t st)
 {
@@ -393,32 +603,51 @@ void launch_route(const Args &a, int route, int nt, dim3 grid, cudaStream_t st)
 
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_dtype x_dtype,
                                   int batch, void *y, slq_dtype y_dtype, int rt, int ksplit,
-                                  cudaStream_t stream, slq_error *err)
+                                  int generic, cudaStream_t stream, slq_error *err)
 {
     const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
+    /* 4-bit fast path: see k_fast4. */
+    const bool fast = !generic && t->bits == 4 && x_dtype == SLQ_F16 && t->sz_half && t->group >= 64 &&
+                      nt <= 2;
+    /* Fast path: K in units of spg superblocks, each inside one group. */
+    int spg = 1;
+    if (fast) {
+        spg = t->gpr > 1 ? t->group / 64 : 4;
+        if (spg > 4) spg = 4;
+        while (t->nsb % spg) spg /= 2;
+    }
+    const int slots = fast ? (nt == 1 ? 2 : 1) * t->sms : 0; /* resident fast blocks */
     if (rt == 0) {
-        /* batch <= 16: one row tile per block (the codes dominate and the
-         * activations of a K slice are read from L1); larger batches: more
-         * row tiles per block so that they share activations in L1, while
-         * keeping >= 2 blocks per SM.  The bench sweeps rt to tune this. */
         rt = 1;
-        if (nt > 2)
+        if (fast) {
+            /* Fewest row tiles per block that give one wave of blocks (a
+             * warp then streams a longer contiguous K range), at most 4. */
+            while (rt < 4 && (t->ntiles + rt - 1) / rt > slots) rt *= 2;
+        } else if (nt > 2) {
+            /* batch <= 16: one row tile per block (the codes dominate and
+             * the activations of a K slice are read from L1); larger
+             * batches: more row tiles per block so that they share
+             * activations in L1, while keeping >= 2 blocks per SM.  The
+             * bench sweeps rt to tune this. */
             while (rt < 8 && (t->ntiles + 2 * rt - 1) / (2 * rt) >= 2 * t->sms) rt *= 2;
+        }
     }
     if (rt != 1 && rt != 2 && rt != 4 && rt != 8)
         return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: row tiles per block %d not 1, 2, 4 or 8", rt);
-    const int kslices = kWarps / rt;
+    const int kslices = (fast ? kFastWarps : kWarps) / rt;
     const int bx = (t->ntiles + rt - 1) / rt;
     /* Split-K across blocks: at most what the workspace holds for this
-     * batch's n-tiles and no more slices than superblocks. */
+     * batch's n-tiles and no more slices than superblocks (units). */
     int cap = t->ws_ksplit > 1 ? t->ws_ksplit * 2 / nt : 1;
     if (cap < 1) cap = 1;
-    const int sb_cap = (t->nsb + kslices - 1) / kslices;
+    const int sb_cap = (t->nsb / spg + kslices - 1) / kslices;
     if (cap > sb_cap) cap = sb_cap;
     if (ksplit == 0) {
-        /* Too few blocks to give every SM one: split K so that the blocks
-         * still fit in one wave of 2 per SM. */
-        ksplit = bx >= t->sms ? 1 : 2 * t->sms / bx;
+        /* Too few blocks to fill the GPU: split K so that the blocks still
+         * fit in one wave (2 blocks per SM for the general kernel; the fast
+         * kernel's resident blocks, and only when at most half are used). */
+        if (fast) ksplit = 2 * bx > slots ? 1 : slots / bx;
+        else ksplit = bx >= t->sms ? 1 : 2 * t->sms / bx;
     }
     if (ksplit > cap) ksplit = cap;
     if (ksplit < 1) ksplit = 1;
@@ -443,11 +672,16 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     a.y_dtype = y_dtype;
     a.ws = t->ws;
     a.counters = t->counters;
+    const dim3 grid(bx, ksplit);
+    if (fast) {
+        if (nt == 1) launch_fast4<1>(a, spg, grid, stream);
+        else launch_fast4<2>(a, spg, grid, stream);
+        return slq_cuda_check(cudaGetLastError(), "slq_cuda_matmul: kernel launch", err);
+    }
     const int route = x_dtype == SLQ_BF16 ? EXACT_BF16
                       : !t->sz_half       ? EXACT_F16
                       : t->group >= 64    ? FAST_SA
                                           : FAST_F16;
-    const dim3 grid(bx, ksplit);
     switch (t->bits) {
     case 2: launch_route<2>(a, route, nt, grid, stream); break;
     case 3: launch_route<3>(a, route, nt, grid, stream); break;
@@ -480,5 +714,6 @@ extern "C" slq_status slq_cuda_matmul(slq_cuda_tensor *t, const void *x, slq_dty
         x = t->scratch;
     }
     return slq_cuda_launch_matmul(t, x, x_dtype, batch, y, y_dtype, (int)((flags >> 8) & 0xf),
-                                  (int)((flags >> 12) & 0x1f), (cudaStream_t)stream, err);
+                                  (int)((flags >> 12) & 0x1f), (flags & SLQ_CUDA_GENERIC) != 0,
+                                  (cudaStream_t)stream, err);
 }

@@ -55,6 +55,10 @@ uint64_t slq_cuda_weight_bytes(const slq_cuda_tensor *t);
  * automatic (split only tensors with too few row tiles to fill the GPU).
  * Clamped to what the tensor's split-K workspace holds. */
 #define SLQ_CUDA_K_SPLIT(ks) ((unsigned)(ks) << 12)
+/* Use the general kernel even where the 4-bit fast path applies (bits 4,
+ * F16 activations and scales, integer or no zero-points, groups >= 64,
+ * batch <= 16): for tests and before/after benchmarks. */
+#define SLQ_CUDA_GENERIC (1u << 20)
 
 /* y (batch x rows, y_dtype F16/BF16/F32, device) = x (batch x cols, x_dtype
  * F16 or BF16, device, 16-byte aligned) times Wᵀ, 1 <= batch <= 64.  For a
