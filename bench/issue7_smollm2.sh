@@ -30,13 +30,18 @@ if [ "$STAGE" = all ] || [ "$STAGE" = uniform ]; then
         [ -f "$W/rtnnc$b.slq" ] || $B/slqconv --quiet --no-clip-search --bits $b \
             --group-size 128 "$G" "$W/rtnnc$b.slq"
     done
+    # the most expensive candidate of the allocation (8 bits, groups of 32)
+    [ -f "$W/rtnnc8g32.slq" ] || $B/slqconv --quiet --no-clip-search --bits 8 --group-size 32 \
+        "$G" "$W/rtnnc8g32.slq"
 fi
 
-# GPTQ + Hadamard (calibration as bench/results/gptq_smollm2.md: 32 windows
-# of 512 tokens of calib.txt); plain GPTQ rows are that file's (same protocol)
+# GPTQ and GPTQ + Hadamard (calibration as bench/results/gptq_smollm2.md: 32
+# windows of 512 tokens of calib.txt)
 GC="--calib $CALIB --calib-samples 32 --calib-len 512"
 if [ "$STAGE" = all ] || [ "$STAGE" = gptq ]; then
     for b in ${GPTQ_BITS:-3 4}; do
+        [ -f "$W/gptq$b.slq" ] || $B/slqconv --quiet --method gptq --bits $b --group-size 128 \
+            $GC "$G" "$W/gptq$b.slq"
         [ -f "$W/gptqhad$b.slq" ] || $B/slqconv --quiet --method gptq --rotate hadamard --bits $b \
             --group-size 128 $GC "$G" "$W/gptqhad$b.slq"
     done
@@ -87,9 +92,9 @@ fi
 
 if [ "$STAGE" = all ] || [ "$STAGE" = table ]; then
     printf '%-14s %9s %9s %9s %9s %9s\n' file bits EAR KL ppl ppl_ratio
-    for f in rtn3 rtnnc3 higgs3 rtnhad3 gptqhad3 allocu3 allocgptq3.160807 alloc3.25 \
-        allocrtn3.25 rtn4 rtnnc4 higgs4 rtnhad4 gptqhad4 allocu4 alloc4.0 allocrtn4.0 \
-        allocgptq4.0 alloc4.5 alloc5.0 alloc6.0 ear99; do
+    for f in rtn3 rtnnc3 higgs3 rtnhad3 gptq3 gptqhad3 allocu3 allocgptq3.160807 alloc3.25 \
+        allocrtn3.25 rtn4 rtnnc4 higgs4 rtnhad4 gptq4 gptqhad4 allocu4 alloc4.0 allocrtn4.0 \
+        allocgptq4.0 alloc4.5 alloc5.0 alloc6.0 ear99 rtnnc8g32; do
         [ -f "$W/$f.slq" ] || continue
         bits=$($B/slqinfo --json "$W/$f.slq" | tr -d '\n' |
             sed -n 's/.*"quantized_bits_per_param": \([0-9.]*\).*/\1/p')

@@ -222,6 +222,8 @@ typedef struct actx {
     double sens_seconds;
     int file_dirty;
     int hessian;              /* errors are Hessian-weighted (a GPTQ-family candidate) */
+    cJSON *estimator;         /* the file's "estimator" object, kept when alpha is not re-measured */
+    int measured_alpha;       /* some alpha was estimated in this run */
 } actx;
 
 static void hex16(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
@@ -321,6 +323,8 @@ static int load_file(actx *x)
     cJSON *root = cJSON_Parse(text);
     free(text);
     cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    cJSON *est = cJSON_GetObjectItemCaseSensitive(root, "estimator");
+    if (cJSON_IsObject(est) && !x->estimator) x->estimator = cJSON_Duplicate(est, 1);
     cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "tensors");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "slqconv-sensitivity-1") != 0 ||
         !cJSON_IsArray(ts)) {
@@ -368,17 +372,22 @@ static int save_file(actx *x)
     if (!path || !x->file_dirty) return 0;
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", "slqconv-sensitivity-1");
-    cJSON *est = cJSON_AddObjectToObject(root, "estimator");
-    cJSON_AddStringToObject(est, "definition",
-                            "alpha = mean KL(p_orig || p_noisy) per scored position / t^2, "
-                            "noise N(0,1) i.i.d. rescaled to ||Z||_F = t ||W||_F in one tensor");
-    cJSON_AddNumberToObject(est, "noise_t", x->a->noise);
-    if (x->have_ref) {
-        cJSON_AddStringToObject(est, "calib", x->a->calib);
-        cJSON_AddNumberToObject(est, "windows", (double)x->win.nwin);
-        cJSON_AddNumberToObject(est, "ctx", (double)x->win.ctx);
-        cJSON_AddNumberToObject(est, "positions", (double)x->win.positions);
-        cJSON_AddNumberToObject(est, "seconds", x->sens_seconds);
+    if (!x->measured_alpha && x->estimator) { /* every alpha read from this file: keep its record */
+        cJSON_AddItemToObject(root, "estimator", x->estimator);
+        x->estimator = NULL;
+    } else {
+        cJSON *est = cJSON_AddObjectToObject(root, "estimator");
+        cJSON_AddStringToObject(est, "definition",
+                                "alpha = mean KL(p_orig || p_noisy) per scored position / t^2, "
+                                "noise N(0,1) i.i.d. rescaled to ||Z||_F = t ||W||_F in one tensor");
+        cJSON_AddNumberToObject(est, "noise_t", x->a->noise);
+        if (x->have_ref) {
+            cJSON_AddStringToObject(est, "calib", x->a->calib);
+            cJSON_AddNumberToObject(est, "windows", (double)x->win.nwin);
+            cJSON_AddNumberToObject(est, "ctx", (double)x->win.ctx);
+            cJSON_AddNumberToObject(est, "positions", (double)x->win.positions);
+            cJSON_AddNumberToObject(est, "seconds", x->sens_seconds);
+        }
     }
     cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
     for (size_t i = 0; i < x->nt; i++) {
@@ -739,6 +748,7 @@ static int estimate_alpha(actx *x)
                                         0x5e115e11ull, get_weight, &g, sens_progress, &bar, al,
                                         kl, &err);
         x->sens_seconds = sc_now() - t0;
+        x->measured_alpha = 1;
         sc_progress_end(&bar);
         if (s) rc = sc_die("sensitivity estimate: %s", err.msg);
         for (size_t j = 0; j < n && !rc; j++) {
@@ -991,6 +1001,7 @@ static void free_ctx(actx *x)
     free(x->t);
     free(x->c);
     free(x->d);
+    cJSON_Delete(x->estimator);
     sc_reference_free(&x->reflog);
     sc_windows_free(&x->win);
     slq_model_close(x->ref);

@@ -179,6 +179,9 @@ $CONV --json $COMMON --sensitivity "$T/s.json" --target-bits 4.0 $SUP "$M" "$T/s
 $H roundtrip "$T/sup.slq" "$T/sup.json" >"$T/rt.txt" || fail "round trip: $(cat "$T/rt.txt")"
 nm=$(grep -o '"tensors":\[.*' "$T/sup.json" | grep -o '"method":"[^"]*","rotate":[a-z]*' | sort -u | wc -l)
 [ "$nm" -ge 2 ] || fail "the 5-method allocation uses only $nm method(s)"
+# the file was rewritten with new errors, alpha read from it: its estimator
+# record (calibration text, windows, positions) is kept
+grep -q '"positions":' "$T/s.json" || fail "the sensitivity file lost its estimator record"
 
 # 10. GPTQ-family candidates: errors weighted by the calibration Hessian
 #    (tr(E H E^T) cols / (||W||^2 tr H)).  (a) The superset property again
