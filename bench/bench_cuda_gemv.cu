@@ -2,7 +2,10 @@
  * F16 scales, F16 activations) against cuBLAS F16 GEMM (cublasGemmEx, F32
  * compute) on the dequantized weights, at Llama-3-8B shapes, batch 1/4/16/64,
  * all in the same run, and against the general kernel (SLQ_CUDA_GENERIC, the
- * v2 kernel, column 'general').  Each timing is the median of --runs launches (CUDA
+ * v2 kernel, column 'general'), and each variant of the 4-bit fast path
+ * (SLQ_CUDA_FAST_VARIANT 1, 2, 3: one, two, four row tiles per warp,
+ * columns tp1, tp2, tp4; where a variant does not apply the column times
+ * what runs instead: the general kernel, or two tiles for tp4 at batch 16).  Each timing is the median of --runs launches (CUDA
  * events around the kernel alone) after warm-up, with the L2 cache flushed
  * before every launch so that weights come from HBM as in a real decode step.
  * --flush write (default, the method of bench/results/cuda_gemv_h100_v1.txt):
@@ -13,6 +16,8 @@
  * Bandwidth: bytes the kernel must read (derived-layout codes + scales/zeros
  * + activations) / time, as a fraction of a device-to-device cudaMemcpy
  * ((read + written) / time) measured in the same run.
+ * Read floor: a plain streaming-read kernel over as many bytes as the
+ * derived layout holds, same flush and timing (printed per shape).
  * Self-check: at batch 1 and 16 the F32 outputs of both must agree within the
  * float32 accumulation bound (K/16 + 8)·2^-21·Σ|w||x| (both multiply the
  * same binary16 weights, see matmul.cu), else exit 1.
@@ -150,8 +155,8 @@ int main(int argc, char **argv)
         printf("device %s, device-to-device copy %.1f GB/s (read+write), median of %d runs, L2 flushed (%s)\n",
                prop.name, copy_gbs, runs, flush_read ? "read 4 x L2: clean lines" : "memset 4 x L2: dirty lines");
         printf("4-bit g128 int zero-points, F16 scales/activations; time in us\n");
-        printf("%-15s %5s %9s %9s %9s %7s %9s %6s %9s %3s\n", "in x out", "batch", "slq", "general", "cuBLAS",
-               "speedup", "GB/s", "%copy", "best-rt", "rt");
+        printf("%-15s %5s %9s %9s %9s %7s %9s %6s %9s %3s %8s %8s %8s\n", "in x out", "batch", "slq", "general",
+               "cuBLAS", "speedup", "GB/s", "%copy", "best-rt", "rt", "tp1", "tp2", "tp4");
     }
     bool first = true, ok = true;
     for (const Shape &sh : shapes) {
@@ -204,6 +209,23 @@ int main(int argc, char **argv)
         CU(cudaMalloc(&dyc, (size_t)64 * R * 2));
         CU(cudaMalloc(&df, (size_t)64 * R * 4));
         CU(cudaMalloc(&dfc, (size_t)64 * R * 4));
+        /* Floor: a plain streaming read of the same number of bytes (one
+         * 16-byte load per thread per step, grid of 4 blocks per SM), same
+         * flush and timing. */
+        double t_read;
+        {
+            const size_t wb = (size_t)slq_cuda_weight_bytes(t);
+            void *rb;
+            CU(cudaMalloc(&rb, wb));
+            CU(cudaMemset(rb, 1, wb));
+            t_read = median_ms([&] {
+                k_read_flush<<<prop.multiProcessorCount * 4, 512>>>(static_cast<const uint4 *>(rb), wb / 16, flush_sink);
+            });
+            CU(cudaFree(rb));
+            if (!json)
+                printf("%6dx%-8d read floor (plain read kernel, %.1f MB): %.2f us = %.1f GB/s\n", C, R, wb / 1e6,
+                       t_read * 1e3, wb / (t_read * 1e-3) / 1e9);
+        }
         const float one = 1.f, zero = 0.f;
         for (int batch : batches) {
             auto ours = [&](int rt, unsigned extra = 0) {
@@ -228,18 +250,20 @@ int main(int argc, char **argv)
                 if (tt < t_best) t_best = tt, best_rt = rt;
             }
             double t_gen = median_ms([&] { ours(0, SLQ_CUDA_GENERIC); }); /* v2 kernel, same run */
+            double t_var[3];                                                 /* fast-path variants */
+            for (int v = 0; v < 3; v++) t_var[v] = median_ms([&] { ours(0, SLQ_CUDA_FAST_VARIANT(v + 1)); });
             double t_cb = median_ms(cublas);
             const double bytes = (double)slq_cuda_weight_bytes(t) + (double)batch * C * 2;
             const double gbs = bytes / (t_auto * 1e-3) / 1e9;
             if (json)
                 printf("%s{\"in\":%d,\"out\":%d,\"batch\":%d,\"slq_us\":%.2f,\"general_us\":%.2f,\"cublas_us\":%.2f,\"speedup\":%.3f,"
-                       "\"GBps\":%.1f,\"frac_copy\":%.3f,\"best_rt\":%d,\"best_rt_us\":%.2f}",
+                       "\"GBps\":%.1f,\"frac_copy\":%.3f,\"best_rt\":%d,\"best_rt_us\":%.2f,\"variant_us\":[%.2f,%.2f,%.2f],\"read_floor_us\":%.2f}",
                        first ? "" : ",", C, R, batch, t_auto * 1e3, t_gen * 1e3, t_cb * 1e3, t_cb / t_auto, gbs,
-                       gbs / copy_gbs, best_rt, t_best * 1e3);
+                       gbs / copy_gbs, best_rt, t_best * 1e3, t_var[0] * 1e3, t_var[1] * 1e3, t_var[2] * 1e3, t_read * 1e3);
             else
-                printf("%6dx%-8d %5d %9.2f %9.2f %9.2f %6.2fx %9.1f %5.1f%% %9.2f %3d\n", C, R, batch,
-                       t_auto * 1e3, t_gen * 1e3, t_cb * 1e3, t_cb / t_auto, gbs, 100 * gbs / copy_gbs,
-                       t_best * 1e3, best_rt);
+                printf("%6dx%-8d %5d %9.2f %9.2f %9.2f %6.2fx %9.1f %5.1f%% %9.2f %3d %8.2f %8.2f %8.2f\n", C, R,
+                       batch, t_auto * 1e3, t_gen * 1e3, t_cb * 1e3, t_cb / t_auto, gbs, 100 * gbs / copy_gbs,
+                       t_best * 1e3, best_rt, t_var[0] * 1e3, t_var[1] * 1e3, t_var[2] * 1e3);
             first = false;
             if (check && (batch == 1 || batch == 16)) {
                 slq_error e2;

@@ -99,6 +99,7 @@ typedef struct cfg {
     slq_zero_kind zero;
     slq_dtype scale, act, ydt;
     int mask24, rot, rt, ks;
+    int var; /* SLQ_CUDA_FAST_VARIANT: 0 = automatic */
 } cfg;
 
 static float scale_of(const uint8_t *p, slq_dtype t, uint64_t i)
@@ -139,9 +140,9 @@ static void run_cfg(const cfg *c, const int *batches, int nb)
     uint8_t *mask = calloc(R * C / 4 * 3 / 8 + 1, 1);
     double *w = calloc(R * C, sizeof *w);
     char desc[256];
-    snprintf(desc, sizeof desc, "%llux%llu b%u g%u zero=%d scale=%s act=%s y=%s mask24=%d rot=%d rt=%d ks=%d",
+    snprintf(desc, sizeof desc, "%llux%llu b%u g%u zero=%d scale=%s act=%s y=%s mask24=%d rot=%d rt=%d ks=%d var=%d",
              (unsigned long long)R, (unsigned long long)C, b, c->group, (int)c->zero, dn(c->scale),
-             dn(c->act), dn(c->ydt), c->mask24, c->rot, c->rt, c->ks);
+             dn(c->act), dn(c->ydt), c->mask24, c->rot, c->rt, c->ks, c->var);
 
     /* Scales around 2^-6 of both signs; zero-points anywhere on the grid. */
     for (uint64_t i = 0; i < R * gpr; i++) {
@@ -257,7 +258,7 @@ static void run_cfg(const cfg *c, const int *batches, int nb)
         CU(cudaMemcpy(dx, hx, (size_t)n * C * 2, cudaMemcpyHostToDevice));
         for (int pass = 0; pass < (c->rot ? 2 : 1); pass++) {
             CU(cudaMemset(dy, 0xff, (size_t)n * R * ysz)); /* poison: all-ones is NaN in every type */
-            unsigned flags = SLQ_CUDA_ROW_TILES(c->rt) | SLQ_CUDA_K_SPLIT(c->ks);
+            unsigned flags = SLQ_CUDA_ROW_TILES(c->rt) | SLQ_CUDA_K_SPLIT(c->ks) | SLQ_CUDA_FAST_VARIANT(c->var);
             const void *xin = dx;
             if (pass == 1) { /* caller-side transform, in place, then SLQ_CUDA_X_ROTATED */
                 CU(cudaMemcpy(dx2, dx, (size_t)n * C * 2, cudaMemcpyDeviceToDevice));
@@ -347,33 +348,43 @@ int main(void)
                     for (int m = 0; m < 2; m++, i++) {
                         cfg c = {i % 4 == 0 ? 3 : 2, 72, 320, bits, groups[i % 6], zk[z], sd[s],
                                  ad[a], (i / 12) % 2 ? ad[a] : SLQ_F32, m, (i / 6) % 2, rts[(i / 24) % 5],
-                                 kss[(i / 3) % 4]};
+                                 kss[(i / 3) % 4], 0};
                         run_cfg(&c, batches, 4);
                     }
     /* The 4-bit fast path (F16 activations and scales, integer or no
      * zero-points, groups >= 64 including whole rows, batch <= 16): every
      * such group size, masks, rotation, work splits; 320 columns (5
      * superblocks: units of 1) and 1024 (units of 2 or 4), 40 rows. */
+    /* Each variant of it (SLQ_CUDA_FAST_VARIANT: automatic, one, two or four
+     * row tiles per warp). */
     static const unsigned fgroups[] = {64, 128, 256, 0};
     static const int fb[] = {1, 2, 9, 16};
-    for (int g = 0; g < 4; g++)
-        for (int z = 0; z < 2; z++)
-            for (int m = 0; m < 2; m++, i++) {
-                const int j = g * 4 + z * 2 + m;
-                cfg c = {2, 40, (g + z) % 2 ? 1024 : 320, 4, fgroups[g], zk[z], SLQ_F16, SLQ_F16,
-                         j % 3 == 0 ? SLQ_F32 : SLQ_F16, m, (j / 2) % 2, rts[j % 5], kss[(j / 3) % 4]};
-                run_cfg(&c, fb, 4);
-            }
-    /* Llama-sized K with a row count that is no multiple of the block's rows. */
-    cfg big = {2, 4112, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0, 0};
+    for (int v = 0; v < 4; v++)
+        for (int g = 0; g < 4; g++)
+            for (int z = 0; z < 2; z++)
+                for (int m = 0; m < 2; m++, i++) {
+                    const int j = g * 4 + z * 2 + m + v;
+                    cfg c = {2, 40, (g + z) % 2 ? 1024 : 320, 4, fgroups[g], zk[z], SLQ_F16, SLQ_F16,
+                             j % 3 == 0 ? SLQ_F32 : SLQ_F16, m, (j / 2) % 2, rts[j % 5], kss[(j / 3) % 4], v};
+                    run_cfg(&c, fb, 4);
+                }
+    /* Llama-sized K with a row count that is no multiple of the block's rows
+     * (fast path: automatic and each variant). */
     static const int bigb[] = {1, 16};
-    run_cfg(&big, bigb, 2);
-    cfg bigr = {2, 1040, 4096, 4, 128, SLQ_ZERO_INT, SLQ_BF16, SLQ_BF16, SLQ_F32, 1, 1, 0, 0};
+    for (int v = 0; v < 4; v++, i++) {
+        cfg big = {2, 4112, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0, 0, v};
+        run_cfg(&big, bigb, 2);
+    }
+    cfg bigr = {2, 1040, 4096, 4, 128, SLQ_ZERO_INT, SLQ_BF16, SLQ_BF16, SLQ_F32, 1, 1, 0, 0, 0};
     run_cfg(&bigr, bigb, 2);
     /* Few row tiles (split-K across blocks), repeated launches re-use the counters. */
-    cfg kv = {2, 1024, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0, 0};
+    cfg kv = {2, 1024, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0, 0, 0};
     static const int kvb[] = {1, 1, 8, 16, 64};
     run_cfg(&kv, kvb, 5);
+    for (int v = 1; v < 4; v++, i++) {
+        kv.var = v;
+        run_cfg(&kv, kvb, 5);
+    }
 
     /* Argument checks. */
     {

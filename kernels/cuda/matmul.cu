@@ -427,14 +427,20 @@ __device__ __forceinline__ void fast4_sb(const uint4 &cw, const uint4 (&x)[NT][2
     }
 }
 
-/* One warp: row tile `tile`, K slice s of S (contiguous units of SPG
- * superblocks, SPG dividing nsb; a unit lies in one group).  The ring holds
- * the codes of D superblocks and the (scale, zero) words of their D/SPG
- * units, all requested before the first is used, so that a warp waits for
- * device memory about once per ring (not once per group for the scales). */
-template <int NT, int SPG, int D>
-__device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S, int lane,
-                                           float (&acc)[NT][4])
+/* One warp: row tiles TP·pair .. TP·pair + TP - 1 (a tile past the end
+ * re-reads the pair's first tile; its sums are not stored), K slice s of S
+ * (contiguous units of SPG superblocks, SPG dividing nsb; a unit lies in one
+ * group).  The ring holds the codes of D superblocks of each tile and the
+ * (scale, zero) words of their D/SPG units, all requested before the first
+ * is used, so that a warp waits for device memory about once per ring (not
+ * once per group for the scales).  With TP = 2 (batch 9..16) the
+ * activations of a superblock, loaded once, serve both tiles: their loads
+ * (8 rows x 32 bytes per n-tile and lane-load, 8 L1 wavefronts each) cost
+ * more L1 bandwidth than the codes, so this halves the kernel's L1 traffic
+ * per weight byte. */
+template <int NT, int SPG, int D, int TP>
+__device__ __forceinline__ void fast4_warp(const Args &a, int pair, int s, int S, int lane,
+                                           float (&acc)[TP][NT][4])
 {
     constexpr int DU = D / SPG;
     const int nu = a.nsb / SPG;
@@ -442,7 +448,14 @@ __device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S
     const int cnt = (u1 - u0) * SPG;                   /* superblocks */
     if (cnt <= 0) return;
     const int j0 = u0 * SPG;
-    const uint4 *pw = reinterpret_cast<const uint4 *>(a.codes) + ((size_t)tile * a.nsb + j0) * 32 + lane;
+    const uint4 *pw[TP];
+    const uint32_t *psz[TP]; /* (scale, zero) of rows r0 and r0 + 8 of unit u: psz[g(u) * 16], +8 */
+#pragma unroll
+    for (int tp = 0; tp < TP; tp++) {
+        const int tile = pair * TP + tp < a.ntiles ? pair * TP + tp : pair * TP;
+        pw[tp] = reinterpret_cast<const uint4 *>(a.codes) + ((size_t)tile * a.nsb + j0) * 32 + lane;
+        psz[tp] = static_cast<const uint32_t *>(a.sz) + (size_t)tile * a.gpr * 16 + (lane >> 2);
+    }
     const uint4 *px[NT];
     bool xv[NT];
 #pragma unroll
@@ -452,38 +465,49 @@ __device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S
         px[nt] = reinterpret_cast<const uint4 *>(a.x + (size_t)(xv[nt] ? n : 0) * a.cols + j0 * 64 +
                                                  (lane & 3) * 16);
     }
-    /* (scale, zero) of rows r0 and r0 + 8 of unit u: psz[(g(u) * 16)], +8 */
-    const uint32_t *psz = static_cast<const uint32_t *>(a.sz) + (size_t)tile * a.gpr * 16 + (lane >> 2);
     const int gsh = a.gshift - 6; /* group of superblock j: j >> gsh (gshift 31: 0) */
-    uint4 st[D];
-    uint32_t zs[DU][2];
+    uint4 st[TP][D];
+    uint32_t zs[TP][DU][2];
 #pragma unroll
     for (int v = 0; v < D; v++)
-        if (v < cnt) st[v] = __ldcs(pw + v * 32);
+#pragma unroll
+        for (int tp = 0; tp < TP; tp++)
+            if (v < cnt) st[tp][v] = __ldcs(pw[tp] + v * 32);
 #pragma unroll
     for (int u = 0; u < DU; u++)
-        if (u * SPG < cnt) {
-            const uint32_t *p = psz + (size_t)(((j0 + u * SPG) >> gsh) * 16);
-            zs[u][0] = __ldg(p);
-            zs[u][1] = __ldg(p + 8);
-        }
+#pragma unroll
+        for (int tp = 0; tp < TP; tp++)
+            if (u * SPG < cnt) {
+                const uint32_t *p = psz[tp] + (size_t)(((j0 + u * SPG) >> gsh) * 16);
+                zs[tp][u][0] = __ldg(p);
+                zs[tp][u][1] = __ldg(p + 8);
+            }
     for (int i0 = 0; i0 < cnt; i0 += D) {
 #pragma unroll
         for (int uu = 0; uu < DU; uu++) {
             const int i = i0 + uu * SPG;
             if (i < cnt) {
-                const __half2 h0 = bits_h2(zs[uu][0]), h1 = bits_h2(zs[uu][1]);
-                const __half2 zz0 = __hadd2(__high2half2(h0), __float2half2_rn(1024.f));
-                const __half2 zz16 = __hfma2(__high2half2(h1), __float2half2_rn(16.f), __float2half2_rn(1024.f));
-                const float sc0 = __low2float(h0), sc1 = __low2float(h1) * 0.0625f;
-                if (i + D < cnt) {
-                    const uint32_t *p = psz + (size_t)(((j0 + i + D) >> gsh) * 16);
-                    zs[uu][0] = __ldg(p);
-                    zs[uu][1] = __ldg(p + 8);
-                }
-                float part[NT][4];
+                __half2 zz0[TP], zz16[TP];
+                float sc0[TP], sc1[TP];
 #pragma unroll
-                for (int nt = 0; nt < NT; nt++) part[nt][0] = part[nt][1] = part[nt][2] = part[nt][3] = 0.f;
+                for (int tp = 0; tp < TP; tp++) {
+                    const __half2 h0 = bits_h2(zs[tp][uu][0]), h1 = bits_h2(zs[tp][uu][1]);
+                    zz0[tp] = __hadd2(__high2half2(h0), __float2half2_rn(1024.f));
+                    zz16[tp] = __hfma2(__high2half2(h1), __float2half2_rn(16.f), __float2half2_rn(1024.f));
+                    sc0[tp] = __low2float(h0);
+                    sc1[tp] = __low2float(h1) * 0.0625f;
+                    if (i + D < cnt) {
+                        const uint32_t *p = psz[tp] + (size_t)(((j0 + i + D) >> gsh) * 16);
+                        zs[tp][uu][0] = __ldg(p);
+                        zs[tp][uu][1] = __ldg(p + 8);
+                    }
+                }
+                float part[TP][NT][4];
+#pragma unroll
+                for (int tp = 0; tp < TP; tp++)
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++)
+                        part[tp][nt][0] = part[tp][nt][1] = part[tp][nt][2] = part[tp][nt][3] = 0.f;
 #pragma unroll
                 for (int v = 0; v < SPG; v++) {
                     uint4 xr[NT][2];
@@ -493,16 +517,21 @@ __device__ __forceinline__ void fast4_warp(const Args &a, int tile, int s, int S
                         xr[nt][0] = xv[nt] ? __ldg(p) : make_uint4(0, 0, 0, 0);
                         xr[nt][1] = xv[nt] ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
                     }
-                    fast4_sb<NT>(st[uu * SPG + v], xr, zz0, zz16, part);
-                    if (i + v + D < cnt) st[uu * SPG + v] = __ldcs(pw + (i + v + D) * 32);
+#pragma unroll
+                    for (int tp = 0; tp < TP; tp++) {
+                        fast4_sb<NT>(st[tp][uu * SPG + v], xr, zz0[tp], zz16[tp], part[tp]);
+                        if (i + v + D < cnt) st[tp][uu * SPG + v] = __ldcs(pw[tp] + (i + v + D) * 32);
+                    }
                 }
 #pragma unroll
-                for (int nt = 0; nt < NT; nt++) {
-                    acc[nt][0] = __fmaf_rn(sc0, part[nt][0], acc[nt][0]);
-                    acc[nt][1] = __fmaf_rn(sc0, part[nt][1], acc[nt][1]);
-                    acc[nt][2] = __fmaf_rn(sc1, part[nt][2], acc[nt][2]);
-                    acc[nt][3] = __fmaf_rn(sc1, part[nt][3], acc[nt][3]);
-                }
+                for (int tp = 0; tp < TP; tp++)
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) {
+                        acc[tp][nt][0] = __fmaf_rn(sc0[tp], part[tp][nt][0], acc[tp][nt][0]);
+                        acc[tp][nt][1] = __fmaf_rn(sc0[tp], part[tp][nt][1], acc[tp][nt][1]);
+                        acc[tp][nt][2] = __fmaf_rn(sc1[tp], part[tp][nt][2], acc[tp][nt][2]);
+                        acc[tp][nt][3] = __fmaf_rn(sc1[tp], part[tp][nt][3], acc[tp][nt][3]);
+                    }
             }
         }
     }
@@ -524,30 +553,38 @@ __device__ __forceinline__ void store_out(const Args &a, int tile, int idx, floa
     store_y(a, nt * 8 + (l & 3) * 2 + (i & 1), tile * 16 + (l >> 2) + 8 * (i >> 1), v);
 }
 
-template <int NT, int SPG, int D>
-__global__ void __launch_bounds__(kFastWarps * 32, NT == 1 ? 2 : 1) k_fast4(const Args a)
+/* Block: rt units of TP row tiles x 16/rt K slices. */
+template <int NT, int SPG, int D, int TP>
+__global__ void __launch_bounds__(kFastWarps * 32, NT == 1 && TP == 1 ? 2 : 1) k_fast4(const Args a)
 {
     constexpr int per = NT * 128; /* outputs of one row tile */
-    __shared__ float red[kFastWarps * per];
-    __shared__ int last[8];
+    __shared__ float red[kFastWarps * TP * per];
+    __shared__ int last[8 * TP];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int kslices = kFastWarps / a.rt;
     const int ks = warp % kslices;
-    const int tile = blockIdx.x * a.rt + warp / kslices;
-    float acc[NT][4];
+    const int pair = blockIdx.x * a.rt + warp / kslices;
+    float acc[TP][NT][4];
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-    if (tile < a.ntiles)
-        fast4_warp<NT, SPG, D>(a, tile, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
+    for (int tp = 0; tp < TP; tp++)
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++)
+        for (int nt = 0; nt < NT; nt++) acc[tp][nt][0] = acc[tp][nt][1] = acc[tp][nt][2] = acc[tp][nt][3] = 0.f;
+    if (pair * TP < a.ntiles)
+        fast4_warp<NT, SPG, D, TP>(a, pair, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
 #pragma unroll
-        for (int i = 0; i < 4; i++) red[warp * per + (nt * 4 + i) * 32 + lane] = acc[nt][i];
+    for (int tp = 0; tp < TP; tp++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) red[(warp * TP + tp) * per + (nt * 4 + i) * 32 + lane] = acc[tp][nt][i];
     __syncthreads();
-    for (int t = threadIdx.x; t < a.rt * per; t += kFastWarps * 32) {
-        const int tl = t / per, idx = t - tl * per, tt = blockIdx.x * a.rt + tl;
+    /* local tile tl = unit·TP + tp; its K slices are warps unit·kslices + k */
+    const int nloc = a.rt * TP, tile0 = blockIdx.x * nloc;
+    for (int t = threadIdx.x; t < nloc * per; t += kFastWarps * 32) {
+        const int tl = t / per, idx = t - tl * per, tt = tile0 + tl;
+        const int unit = tl / TP, tp = tl - unit * TP;
         float v = 0.f;
-        for (int k = 0; k < kslices; k++) v += red[(tl * kslices + k) * per + idx];
+        for (int k = 0; k < kslices; k++) v += red[((unit * kslices + k) * TP + tp) * per + idx];
         if (tt >= a.ntiles) continue;
         if (a.ksplit > 1) __stcg(a.ws + ((size_t)blockIdx.y * a.ntiles + tt) * per + idx, v);
         else store_out(a, tt, idx, v);
@@ -555,28 +592,49 @@ __global__ void __launch_bounds__(kFastWarps * 32, NT == 1 ? 2 : 1) k_fast4(cons
     if (a.ksplit == 1) return;
     __threadfence();
     __syncthreads();
-    if (threadIdx.x < a.rt) {
-        const int tt = blockIdx.x * a.rt + threadIdx.x;
+    if (threadIdx.x < nloc) {
+        const int tt = tile0 + threadIdx.x;
         last[threadIdx.x] = tt < a.ntiles && atomicAdd(a.counters + tt, 1u) == (unsigned)a.ksplit - 1;
     }
     __syncthreads();
-    for (int t = threadIdx.x; t < a.rt * per; t += kFastWarps * 32) {
-        const int tl = t / per, idx = t - tl * per, tt = blockIdx.x * a.rt + tl;
+    for (int t = threadIdx.x; t < nloc * per; t += kFastWarps * 32) {
+        const int tl = t / per, idx = t - tl * per, tt = tile0 + tl;
         if (!last[tl]) continue;
         __threadfence();
         float v = 0.f;
         for (int s2 = 0; s2 < a.ksplit; s2++) v += __ldcg(a.ws + ((size_t)s2 * a.ntiles + tt) * per + idx);
         store_out(a, tt, idx, v);
     }
-    if (threadIdx.x < a.rt && last[threadIdx.x]) a.counters[blockIdx.x * a.rt + threadIdx.x] = 0;
+    if (threadIdx.x < nloc && last[threadIdx.x]) a.counters[tile0 + threadIdx.x] = 0;
 }
 
-template <int NT>
-void launch_fast4(const Args &a, int spg, dim3 grid, cudaStream_t st)
+/* A fast-path kernel: function, row tiles per warp, resident blocks per SM. */
+struct FastK {
+    const void *fn;
+    int tp, occ;
+};
+
+template <int NT, int SPG, int TP>
+FastK fast4_desc()
 {
-    if (spg == 4) k_fast4<NT, 4, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
-    else if (spg == 2) k_fast4<NT, 2, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
-    else k_fast4<NT, 1, 4><<<grid, kFastWarps * 32, 0, st>>>(a);
+    FastK k;
+    k.fn = reinterpret_cast<const void *>(k_fast4<NT, SPG, (TP > 1 && SPG <= 2 ? 2 : 4), TP>);
+    k.tp = TP;
+    k.occ = NT == 1 && TP == 1 ? 2 : 1;
+    return k;
+}
+
+/* Row tiles per warp: forced by SLQ_CUDA_FAST_VARIANT (1: one, 2: two, 3:
+ * four at batch <= 8 with units of <= 2 superblocks, else two), else two:
+ * at batch 9..16 this halves the activations' L1 traffic, and at every
+ * batch it halves the warps (prologues, reduction) per row tile; measured
+ * faster at every shape and batch of bench_cuda_gemv (PERF-NOTES v4). */
+template <int NT>
+FastK pick_fast4(int spg, int variant)
+{
+    if (variant == 1) return spg == 4 ? fast4_desc<NT, 4, 1>() : spg == 2 ? fast4_desc<NT, 2, 1>() : fast4_desc<NT, 1, 1>();
+    if (variant == 3 && NT == 1 && spg <= 2) return spg == 2 ? fast4_desc<1, 2, 4>() : fast4_desc<1, 1, 4>();
+    return spg == 4 ? fast4_desc<NT, 4, 2>() : spg == 2 ? fast4_desc<NT, 2, 2>() : fast4_desc<NT, 1, 2>();
 }
 
 template <int B, int R>
@@ -603,7 +661,7 @@ void launch_route(const Args &a, int route, int nt, dim3 grid, cudaStream_t st)
 
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_dtype x_dtype,
                                   int batch, void *y, slq_dtype y_dtype, int rt, int ksplit,
-                                  int generic, cudaStream_t stream, slq_error *err)
+                                  int generic, int variant, cudaStream_t stream, slq_error *err)
 {
     const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
     /* 4-bit fast path: see k_fast4. */
@@ -616,13 +674,18 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
         if (spg > 4) spg = 4;
         while (t->nsb % spg) spg /= 2;
     }
-    const int slots = fast ? (nt == 1 ? 2 : 1) * t->sms : 0; /* resident fast blocks */
+    FastK fk = {nullptr, 1, 1};
+    if (fast) fk = nt == 1 ? pick_fast4<1>(spg, variant) : pick_fast4<2>(spg, variant);
+    const int slots = fast ? fk.occ * t->sms : 0; /* resident fast blocks */
+    /* Fast path: the block's rt "row tiles" are units of fk.tp tiles (one
+     * per warp of a K slice). */
+    const int units = fast ? (t->ntiles + fk.tp - 1) / fk.tp : t->ntiles;
     if (rt == 0) {
         rt = 1;
         if (fast) {
-            /* Fewest row tiles per block that give one wave of blocks (a
-             * warp then streams a longer contiguous K range), at most 4. */
-            while (rt < 4 && (t->ntiles + rt - 1) / rt > slots) rt *= 2;
+            /* Fewest units per block that give one wave of blocks (a warp
+             * then streams a longer contiguous K range), at most 4. */
+            while (rt < 4 && (units + rt - 1) / rt > slots) rt *= 2;
         } else if (nt > 2) {
             /* batch <= 16: one row tile per block (the codes dominate and
              * the activations of a K slice are read from L1); larger
@@ -635,7 +698,7 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     if (rt != 1 && rt != 2 && rt != 4 && rt != 8)
         return slq_cuda_fail(err, SLQ_E_ARG, "slq_cuda_matmul: row tiles per block %d not 1, 2, 4 or 8", rt);
     const int kslices = (fast ? kFastWarps : kWarps) / rt;
-    const int bx = (t->ntiles + rt - 1) / rt;
+    const int bx = (units + rt - 1) / rt;
     /* Split-K across blocks: at most what the workspace holds for this
      * batch's n-tiles and no more slices than superblocks (units). */
     int cap = t->ws_ksplit > 1 ? t->ws_ksplit * 2 / nt : 1;
@@ -674,9 +737,9 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     a.counters = t->counters;
     const dim3 grid(bx, ksplit);
     if (fast) {
-        if (nt == 1) launch_fast4<1>(a, spg, grid, stream);
-        else launch_fast4<2>(a, spg, grid, stream);
-        return slq_cuda_check(cudaGetLastError(), "slq_cuda_matmul: kernel launch", err);
+        void *args[] = {&a};
+        return slq_cuda_check(cudaLaunchKernel(fk.fn, grid, dim3(kFastWarps * 32), args, 0, stream),
+                              "slq_cuda_matmul: kernel launch", err);
     }
     const int route = x_dtype == SLQ_BF16 ? EXACT_BF16
                       : !t->sz_half       ? EXACT_F16
@@ -714,6 +777,6 @@ extern "C" slq_status slq_cuda_matmul(slq_cuda_tensor *t, const void *x, slq_dty
         x = t->scratch;
     }
     return slq_cuda_launch_matmul(t, x, x_dtype, batch, y, y_dtype, (int)((flags >> 8) & 0xf),
-                                  (int)((flags >> 12) & 0x1f), (flags & SLQ_CUDA_GENERIC) != 0,
+                                  (int)((flags >> 12) & 0x1f), (flags & SLQ_CUDA_GENERIC) != 0, (int)((flags >> 21) & 3),
                                   (cudaStream_t)stream, err);
 }

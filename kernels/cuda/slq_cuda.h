@@ -59,6 +59,11 @@ uint64_t slq_cuda_weight_bytes(const slq_cuda_tensor *t);
  * F16 activations and scales, integer or no zero-points, groups >= 64,
  * batch <= 16): for tests and before/after benchmarks. */
 #define SLQ_CUDA_GENERIC (1u << 20)
+/* Force a variant of the 4-bit fast path where it applies (tests and
+ * benchmarks): 0 = automatic, 1, 2 = each warp computes 1 or 2 row tiles,
+ * 3 = 4 row tiles at batch <= 8 with groups of <= 128 (else 2); ROW_TILES
+ * then counts units of that many tiles.  See matmul.cu. */
+#define SLQ_CUDA_FAST_VARIANT(v) ((unsigned)(v) << 21)
 
 /* y (batch x rows, y_dtype F16/BF16/F32, device) = x (batch x cols, x_dtype
  * F16 or BF16, device, 16-byte aligned) times Wᵀ, 1 <= batch <= 64.  For a

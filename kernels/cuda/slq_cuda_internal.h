@@ -54,7 +54,7 @@ extern "C" slq_status slq_cuda_random_tensor(int rows, int cols, int bits, int g
 /* Launch the fused kernel (matmul.cu). */
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x,
                                   slq_dtype x_dtype, int batch, void *y,
-                                  slq_dtype y_dtype, int rt, int ksplit, int generic,
+                                  slq_dtype y_dtype, int rt, int ksplit, int generic, int variant,
                                   cudaStream_t stream, slq_error *err);
 
 #endif
