@@ -13,7 +13,10 @@
  * ms/token, tokens/s, the weight bytes a step must read and the bandwidth
  * that implies, and the speedup of the packed model over binary16.  Rows:
  * q = packed, fp16 = dense binary16 (both with the executor's default hi+lo
- * activation split), q/1x = packed with single binary16 activations.
+ * activation split), q/1x = packed with single binary16 activations; these
+ * run each decode step as a CUDA graph (the executor's default); the rows
+ * q/eager and fp16/eager are the same models with SLQ_CUDA_GRAPHS=0 (one
+ * launch per kernel, as before graphs).
  * Usage: bench_gpu_decode [--bits B] [--group G] [--steps N] [--prompt N]
  *        [--layers N] */
 #define _POSIX_C_SOURCE 200809L
@@ -39,9 +42,10 @@ typedef struct result {
 } result;
 
 static int run(const slq_decoder_config *cfg, unsigned bits, unsigned group, int prompt, int steps,
-               int single, result *res)
+               int single, int graphs, result *res)
 {
     slq_error err;
+    setenv("SLQ_CUDA_GRAPHS", graphs ? "1" : "0", 1); /* read when the model is made */
     slq_gpu_model *m = NULL;
     slq_gpu_model_options opt = {(size_t)(prompt + steps + 8), 0, single};
     double t0 = now_s();
@@ -80,11 +84,15 @@ static int run(const slq_decoder_config *cfg, unsigned bits, unsigned group, int
         res->ms = 1e3 * dt / steps;
         res->tps = steps / dt;
         res->gbytes = bytes / 1e9;
-        printf("%-8s %9.3f %9.1f %9.2f %9.0f   (%zu packed + %zu dense linears, built in %.1f s, "
-               "logits finite: %s)\n",
-               bits == 16 ? (single ? "fp16/1x" : "fp16") : single ? "q/1x" : "q", res->ms, res->tps, res->gbytes,
+        printf("%-10s %9.3f %9.1f %9.2f %9.0f   (%zu packed + %zu dense linears, built in %.1f s, "
+               "logits finite: %s, graphs %d)\n",
+               bits == 16 ? (single ? "fp16/1x" : graphs ? "fp16" : "fp16/eager")
+               : single   ? "q/1x"
+               : graphs   ? "q"
+                          : "q/eager",
+               res->ms, res->tps, res->gbytes,
                res->gbytes / (dt / steps), info.packed_linears, info.dense_linears, t_make,
-               finite ? "yes" : "NO");
+               finite ? "yes" : "NO", slq_gpu_model_graphs(m));
         if (!finite) rc = 1;
     }
     free(logits);
@@ -137,11 +145,15 @@ int main(int argc, char **argv)
     cudaGetDeviceProperties(&p, 0);
     printf("device %s; synthetic Llama-3-8B shapes (%d layers), prompt %d tokens, %d decode steps "
            "(batch 1), logits to host every step\n", p.name, layers, prompt, steps);
-    printf("%-8s %9s %9s %9s %9s\n", "weights", "ms/token", "tokens/s", "GB/token", "GB/s");
-    result q, f, q1;
-    if (run(&c, bits, group, prompt, steps, 0, &q)) return 1;
-    if (run(&c, 16, 0, prompt, steps, 0, &f)) return 1;
-    if (run(&c, bits, group, prompt, steps, 1, &q1)) return 1;
-    printf("speedup %u-bit g%u (q) over fp16, same executor: %.2fx tokens/s\n", bits, group, q.tps / f.tps);
+    printf("%-10s %9s %9s %9s %9s\n", "weights", "ms/token", "tokens/s", "GB/token", "GB/s");
+    result q, f, q1, qe, fe;
+    if (run(&c, bits, group, prompt, steps, 0, 1, &q)) return 1;
+    if (run(&c, 16, 0, prompt, steps, 0, 1, &f)) return 1;
+    if (run(&c, bits, group, prompt, steps, 1, 1, &q1)) return 1;
+    if (run(&c, bits, group, prompt, steps, 0, 0, &qe)) return 1;
+    if (run(&c, 16, 0, prompt, steps, 0, 0, &fe)) return 1;
+    printf("speedup %u-bit g%u (q) over fp16, same executor: %.2fx tokens/s (graphs); %.2fx (eager)\n", bits,
+           group, q.tps / f.tps, qe.tps / fe.tps);
+    printf("graphs over eager: %.2fx (q), %.2fx (fp16)\n", q.tps / qe.tps, f.tps / fe.tps);
     return 0;
 }

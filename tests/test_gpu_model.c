@@ -21,6 +21,7 @@
  * order 1) passes; observed ~1e-4.  EAR(CPU, GPU) >= 0.999 per position as
  * the issue asks (the logits are made peaked on purpose: lm_head RMS 4/√H).
  */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -221,6 +222,7 @@ int main(void)
     for (int i = 0; i < NTOK; i++) tok[i] = (int32_t)(rnd64() % V);
     float *lp = malloc((size_t)NTOK * V * sizeof *lp), *lq = malloc((size_t)NTOK * V * sizeof *lq);
     float *last = malloc(V * sizeof *last);
+    float *dg = malloc((size_t)(NTOK - 36) * V * sizeof *dg); /* decode steps' logits */
 
     /* 1. the whole sequence at once */
     for (size_t i = 0; i < (size_t)NTOK * V; i++) lq[i] = NAN; /* poison */
@@ -241,10 +243,28 @@ int main(void)
         for (int v = 0; v < V; v++) last[v] = NAN;
         CHECK_OK(slq_gpu_model_forward_last(gpu, tok + t, 1, (size_t)t, last, &err));
         compare("decode", lp + (size_t)t * V, last, 1, t + 1 < NTOK ? tok + t + 1 : NULL);
+        memcpy(dg + (size_t)(t - 36) * V, last, V * sizeof *last);
     }
     /* rewind into the cache and recompute */
     CHECK_OK(slq_gpu_model_forward_last(gpu, tok + 30, 10, 30, last, &err));
     compare("rewind", lp + (NTOK - 1) * V, last, 1, NULL);
+
+    /* 3. those decode steps ran as CUDA graphs (gpu_model.h): the same calls
+     * with one launch per kernel (SLQ_CUDA_GRAPHS=0) give identical logits */
+    setenv("SLQ_CUDA_GRAPHS", "0", 1);
+    slq_gpu_model *eager = NULL;
+    CHECK_OK(slq_gpu_model_open(path, NULL, &eager, &err));
+    unsetenv("SLQ_CUDA_GRAPHS");
+    if (eager) {
+        CHECK_OK(slq_gpu_model_forward(eager, tok, 24, 0, lq, &err));
+        CHECK_OK(slq_gpu_model_forward(eager, tok + 24, 12, 24, lq, &err));
+        for (int t = 36; t < NTOK; t++) {
+            CHECK_OK(slq_gpu_model_forward_last(eager, tok + t, 1, (size_t)t, last, &err));
+            CHECK(!memcmp(last, dg + (size_t)(t - 36) * V, V * sizeof *last),
+                  "decode step %d: graph and separate launches give different logits", t);
+        }
+        slq_gpu_model_close(eager);
+    }
 
     /* argument checks */
     CHECK_STATUS(slq_gpu_model_forward(gpu, tok, 1, NTOK + 5, last, &err), SLQ_E_ARG);
@@ -253,10 +273,12 @@ int main(void)
     CHECK_STATUS(slq_gpu_model_forward_last(gpu, tok, 1, 0, NULL, &err), SLQ_E_ARG);
 
     printf("test_gpu_model: %s; worst relative logit error %.3g, largest |logit diff| %.3g, "
-           "min EAR(CPU, GPU) %.6f\n", info.device_name, worst_rel, worst_abs, min_ear);
+           "min EAR(CPU, GPU) %.6f; decode-step graphs %d\n", info.device_name, worst_rel, worst_abs, min_ear,
+           slq_gpu_model_graphs(gpu));
     free(lp);
     free(lq);
     free(last);
+    free(dg);
     slq_model_close(cpu);
     slq_gpu_model_close(gpu);
     remove(path);

@@ -57,6 +57,17 @@ struct slq_gpu_model {
     __half *hh = nullptr; /* linear inputs: T hi rows (+ T lo rows), of up to max(H, qd, I) */
     int split = 1;        /* linear inputs as hi + lo binary16 pairs */
     slq_gpu_model_info info;
+    /* CUDA graphs of the one-token decode step (see forward): one per
+     * attention shared-memory bucket; the step's token and position are read
+     * from dec[0], dec[1] (device) so that one graph serves every position. */
+    int32_t *dec = nullptr;
+    struct {
+        cudaGraphExec_t exec;
+        size_t bucket;
+    } graphs[16];
+    int ngraphs = 0;
+    bool graphs_off = false; /* SLQ_CUDA_GRAPHS=0, or a capture failed */
+    void *cublas_ws = nullptr;
 };
 
 namespace {
@@ -165,10 +176,13 @@ __global__ void k_bias(float *y, const float *b, int rows, size_t n)
  * vc.  Angle = inv_freq[i] * (float)pos in float32, cos/sin of it in double
  * rounded to float, as model.c. */
 __global__ void k_rope_qkv(const float *yq, const float *yk, const float *yv, size_t T, float *qr, float *kc,
-                           float *vc, int nh, int nkv, int hd, const float *inv_freq, int pos0, int split_qk,
-                           int split_v)
+                           float *vc, int nh, int nkv, int hd, const float *inv_freq, int pos0,
+                           const int32_t *pos_dev, int split_qk, int split_v)
 {
     const int t = blockIdx.x, half = hd / 2, qd = nh * hd, kvd = nkv * hd;
+    if (pos_dev) pos0 = *pos_dev; /* graph replay: the step's position */
+    kc += (size_t)pos0 * kvd;     /* cache rows of positions pos0 .. pos0 + T - 1 */
+    vc += (size_t)pos0 * kvd;
     const float pos = (float)(pos0 + t);
     const size_t loq = split_qk ? T * qd : 0, lokv = split_qk ? T * kvd : 0, lov = split_v ? T * kvd : 0;
     for (int idx = threadIdx.x; idx < (nh + nkv) * half; idx += blockDim.x) {
@@ -189,10 +203,11 @@ __global__ void k_rope_qkv(const float *yq, const float *yk, const float *yv, si
 
 /* Causal attention, one block per (head, query): scores in shared memory. */
 __global__ void k_attention(const float *q, const float *kc, const float *vc, __half *out, size_t lo_off,
-                            int pos0, int nh, int nkv, int hd, float scale)
+                            int pos0, const int32_t *pos_dev, int nh, int nkv, int hd, float scale)
 {
     extern __shared__ float sc[];
     __shared__ float sh[32];
+    if (pos_dev) pos0 = *pos_dev; /* graph replay: shared memory holds >= pos0 + 1 scores */
     const int h = blockIdx.x, t = blockIdx.y, g = h / (nh / nkv);
     const int qd = nh * hd, kvd = nkv * hd, valid = pos0 + t + 1;
     const float *qv = q + (size_t)t * qd + h * hd;
@@ -397,6 +412,14 @@ slq_status init_common(slq_gpu_model *m, const slq_gpu_model_options *opt, slq_e
         return s;
     if ((s = cublas_check(cublasCreate(&m->cb), "cublasCreate", err))) return s;
     if ((s = cublas_check(cublasSetStream(m->cb, m->st), "cublasSetStream", err))) return s;
+    /* A workspace of our own, so that cuBLAS allocates nothing while a
+     * decode step is captured into a graph (32 MiB: NVIDIA's advice for
+     * Hopper). */
+    const size_t wsb = (size_t)32 << 20;
+    if ((s = slq_cuda_check(cudaMalloc(&m->cublas_ws, wsb), "cudaMalloc(cuBLAS workspace)", err))) return s;
+    if ((s = cublas_check(cublasSetWorkspace(m->cb, m->cublas_ws, wsb), "cublasSetWorkspace", err))) return s;
+    const char *ge = getenv("SLQ_CUDA_GRAPHS");
+    m->graphs_off = ge && !strcmp(ge, "0");
     if ((s = slq_cuda_check(cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  (int)(kMaxContext * sizeof(float))),
                             "cudaFuncSetAttribute(attention)", err)))
@@ -493,9 +516,16 @@ slq_status random_linear(slq_gpu_model *m, glinear &l, size_t rows, size_t cols,
     return SLQ_OK;
 }
 
+void drop_graphs(slq_gpu_model *m)
+{
+    for (int i = 0; i < m->ngraphs; i++) cudaGraphExecDestroy(m->graphs[i].exec);
+    m->ngraphs = 0;
+}
+
 slq_status ensure_act(slq_gpu_model *m, size_t T, slq_error *err)
 {
     if (T <= m->act_cap) return SLQ_OK;
+    drop_graphs(m); /* they hold the old buffers' addresses */
     const slq_decoder_config *c = &m->cfg;
     const size_t H = c->hidden_size, qd = c->num_heads * c->head_dim, Im = c->intermediate_size;
     size_t wide = H > qd ? H : qd;
@@ -557,14 +587,17 @@ slq_status run_linear(slq_gpu_model *m, const glinear &l, const __half *X, size_
 
 slq_status launched(const char *what, slq_error *err) { return slq_cuda_check(cudaGetLastError(), what, err); }
 
-slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, bool add_y, slq_error *err)
+/* pos_dev: NULL, or (graph capture, T = 1) the device word holding the
+ * position, with pos0 then only bounding it: the attention kernel gets
+ * shared memory for smem_pos scores. */
+slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, const int32_t *pos_dev, size_t smem_pos,
+                     bool add_y, slq_error *err)
 {
     const slq_decoder_config *c = &m->cfg;
     glayer &L = m->layers[li];
     const int H = (int)c->hidden_size, hd = (int)c->head_dim, Im = (int)c->intermediate_size;
     const int nh = (int)c->num_heads, nkv = (int)c->num_kv_heads, qd = nh * hd, kvd = nkv * hd;
     const float eps = (float)c->rms_norm_eps;
-    float *kc = L.kc + pos0 * kvd, *vc = L.vc + pos0 * kvd;
     slq_status s;
     const size_t lo = m->split ? 1 : 0; /* lo rows follow the T hi rows */
     /* x += y (the previous layer's down_proj output), h = norm(x) */
@@ -584,11 +617,11 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, bool ad
         if ((s = launched("q/k norm kernel", err))) return s;
         split_qk = 0;
     }
-    k_rope_qkv<<<(int)T, 128, 0, m->st>>>(m->qf, m->yk, m->yv, T, m->qr, kc, vc, nh, nkv, hd, m->inv_freq, (int)pos0,
-                                          split_qk, m->split);
+    k_rope_qkv<<<(int)T, 128, 0, m->st>>>(m->qf, m->yk, m->yv, T, m->qr, L.kc, L.vc, nh, nkv, hd, m->inv_freq,
+                                          (int)pos0, pos_dev, split_qk, m->split);
     const dim3 ag(nh, (unsigned)T);
-    k_attention<<<ag, 128, (pos0 + T) * sizeof(float), m->st>>>(m->qr, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0,
-                                                                 nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
+    k_attention<<<ag, 128, smem_pos * sizeof(float), m->st>>>(m->qr, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0,
+                                                               pos_dev, nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
     if ((s = launched("attention kernels", err)) || (s = run_linear(m, L.o, m->hh, T, m->y, err))) return s;
     k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, m->y, lo * T * H, L.post_norm, m->hh, H, eps, lo * T * H);
     if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.gate, m->hh, T, m->g, err)) ||
@@ -597,6 +630,92 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, bool ad
     k_swiglu<<<grid_for(T * Im), 256, 0, m->st>>>(m->g, m->u, m->hh, T * Im, lo * T * Im);
     if ((s = launched("swiglu kernel", err))) return s;
     return run_linear(m, L.down, m->hh, T, m->y, err); /* added to x by the next norm */
+}
+
+/* The forward pass of tokens tok (device) at positions pos0.. on m->st, up
+ * to the logits in m->logits (when with_logits); pos_dev / smem_pos: see
+ * run_layer.  Only kernel launches (and cuBLAS calls): capturable. */
+slq_status enqueue_forward(slq_gpu_model *m, const int32_t *tok, size_t n, size_t pos0, const int32_t *pos_dev,
+                           size_t smem_pos, bool last_only, bool with_logits, slq_error *err)
+{
+    const slq_decoder_config *c = &m->cfg;
+    const int H = (int)c->hidden_size;
+    slq_status s;
+    k_embed<<<(int)n, 256, 0, m->st>>>(m->embed, tok, m->x, H);
+    if ((s = launched("embedding kernel", err))) return s;
+    for (size_t li = 0; li < c->num_layers; li++)
+        if ((s = run_layer(m, li, n, pos0, pos_dev, smem_pos, li > 0, err))) return s;
+    const size_t first = last_only ? n - 1 : 0, T = n - first;
+    /* final residual add for every row (the cache is complete either way) */
+    if (first) {
+        k_add<<<grid_for(first * H), 256, 0, m->st>>>(m->x, m->y, m->split ? n * H : 0, first * H);
+        if ((s = launched("add kernel", err))) return s;
+    }
+    if (with_logits) {
+        k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x + first * H, m->y + first * H, m->split ? n * H : 0,
+                                                          m->final_norm, m->hh, H, (float)c->rms_norm_eps,
+                                                          m->split ? T * H : 0);
+        if ((s = launched("final norm kernel", err)) || (s = run_linear(m, m->lm_head, m->hh, T, m->logits, err)))
+            return s;
+        if (m->split) {
+            const size_t nv = T * c->vocab_size;
+            k_combine<<<grid_for(nv), 256, 0, m->st>>>(m->logits, m->logits, nullptr, (int)c->vocab_size, nv);
+            if ((s = launched("combine kernel", err))) return s;
+        }
+    }
+    return SLQ_OK;
+}
+
+/* One decode step (one token at pos0, logits to the host) as a CUDA graph:
+ * about 12 launches per layer cost more CPU time to launch than the GPU
+ * needs for the small kernels among them; replaying a graph removes the
+ * per-launch overhead and the gaps between kernels.  The graph reads the
+ * token and the position from m->dec, so one graph serves all positions
+ * whose attention scores fit its shared-memory bucket (powers of two from
+ * 256 positions, at most the cache capacity); it is captured on first use.
+ * A capture that fails (e.g. a cuBLAS configuration that cannot be
+ * captured) turns graphs off for the model: SLQ_E_UNSUPPORTED with
+ * m->graphs_off set, and the caller runs the step eagerly. */
+slq_status decode_graph_step(slq_gpu_model *m, int32_t token, size_t pos0, float *logits, slq_error *err)
+{
+    size_t bucket = 256;
+    while (bucket < pos0 + 1) bucket *= 2;
+    if (bucket > m->cache_cap) bucket = m->cache_cap;
+    int gi = 0;
+    while (gi < m->ngraphs && m->graphs[gi].bucket != bucket) gi++;
+    slq_status s;
+    if (gi == m->ngraphs) {
+        if (!m->dec && (s = dalloc(&m->dec, 2, "cudaMalloc(decode step)", err))) return s;
+        if (m->ngraphs == (int)(sizeof m->graphs / sizeof m->graphs[0])) drop_graphs(m), gi = 0;
+        cudaGraph_t g = nullptr;
+        cudaGraphExec_t ge = nullptr;
+        cudaError_t e = cudaStreamBeginCapture(m->st, cudaStreamCaptureModeThreadLocal);
+        if (e == cudaSuccess) {
+            slq_error e2;
+            const slq_status s2 = enqueue_forward(m, m->dec, 1, pos0, m->dec + 1, bucket, true, true, &e2);
+            e = cudaStreamEndCapture(m->st, &g);
+            if (s2 && e == cudaSuccess) e = cudaErrorStreamCaptureInvalidated;
+        }
+        if (e == cudaSuccess) e = cudaGraphInstantiate(&ge, g, 0);
+        if (g) cudaGraphDestroy(g);
+        if (e != cudaSuccess) {
+            (void)cudaGetLastError(); /* clear a capture error; the context is not corrupted by it */
+            m->graphs_off = true;
+            return slq_cuda_fail(err, SLQ_E_UNSUPPORTED, "decode step graph capture: %s", cudaGetErrorString(e));
+        }
+        m->graphs[gi].exec = ge;
+        m->graphs[gi].bucket = bucket;
+        m->ngraphs = gi + 1 > m->ngraphs ? gi + 1 : m->ngraphs;
+    }
+    const int32_t hv[2] = {token, (int32_t)pos0};
+    if ((s = slq_cuda_check(cudaMemcpyAsync(m->dec, hv, sizeof hv, cudaMemcpyHostToDevice, m->st),
+                            "cudaMemcpy(decode step)", err)) ||
+        (s = slq_cuda_check(cudaGraphLaunch(m->graphs[gi].exec, m->st), "cudaGraphLaunch", err)) ||
+        (s = slq_cuda_check(cudaMemcpyAsync(logits, m->logits, m->cfg.vocab_size * sizeof(float),
+                                            cudaMemcpyDeviceToHost, m->st),
+                            "cudaMemcpy(logits)", err)))
+        return s;
+    return slq_cuda_check(cudaStreamSynchronize(m->st), "forward pass", err);
 }
 
 slq_status forward(slq_gpu_model *m, const int32_t *tokens, size_t n, size_t pos0, float *logits, bool last_only,
@@ -622,31 +741,20 @@ slq_status forward(slq_gpu_model *m, const int32_t *tokens, size_t n, size_t pos
     slq_status s = ensure_act(m, n, err);
     if (s) return s;
     m->cache_len = pos0;
-    const int H = (int)c->hidden_size;
+    if (n == 1 && logits && !m->graphs_off) {
+        s = decode_graph_step(m, tokens[0], pos0, logits, err);
+        if (s != SLQ_E_UNSUPPORTED || !m->graphs_off) {
+            if (!s) m->cache_len = pos0 + n;
+            return s;
+        }
+        /* the capture failed: graphs are off for this model, run eagerly */
+    }
     s = slq_cuda_check(cudaMemcpyAsync(m->tok, tokens, n * sizeof(int32_t), cudaMemcpyHostToDevice, m->st),
                        "cudaMemcpy(tokens)", err);
     if (s) return s;
-    k_embed<<<(int)n, 256, 0, m->st>>>(m->embed, m->tok, m->x, H);
-    if ((s = launched("embedding kernel", err))) return s;
-    for (size_t li = 0; li < c->num_layers; li++)
-        if ((s = run_layer(m, li, n, pos0, li > 0, err))) return s;
-    const size_t first = last_only ? n - 1 : 0, T = n - first;
-    /* final residual add for every row (the cache is complete either way) */
-    if (first) {
-        k_add<<<grid_for(first * H), 256, 0, m->st>>>(m->x, m->y, m->split ? n * H : 0, first * H);
-        if ((s = launched("add kernel", err))) return s;
-    }
+    if ((s = enqueue_forward(m, m->tok, n, pos0, nullptr, pos0 + n, last_only, logits != nullptr, err))) return s;
     if (logits) {
-        k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x + first * H, m->y + first * H, m->split ? n * H : 0,
-                                                          m->final_norm, m->hh, H, (float)c->rms_norm_eps,
-                                                          m->split ? T * H : 0);
-        if ((s = launched("final norm kernel", err)) || (s = run_linear(m, m->lm_head, m->hh, T, m->logits, err)))
-            return s;
-        if (m->split) {
-            const size_t nv = T * c->vocab_size;
-            k_combine<<<grid_for(nv), 256, 0, m->st>>>(m->logits, m->logits, nullptr, (int)c->vocab_size, nv);
-            if ((s = launched("combine kernel", err))) return s;
-        }
+        const size_t T = last_only ? 1 : n;
         s = slq_cuda_check(cudaMemcpyAsync(logits, m->logits, T * c->vocab_size * sizeof(float),
                                            cudaMemcpyDeviceToHost, m->st),
                            "cudaMemcpy(logits)", err);
@@ -772,7 +880,10 @@ extern "C" void slq_gpu_model_close(slq_gpu_model *m)
     cudaFree(m->tok), cudaFree(m->x), cudaFree(m->y), cudaFree(m->qf);
     cudaFree(m->g), cudaFree(m->u), cudaFree(m->logits), cudaFree(m->hh);
     cudaFree(m->yk), cudaFree(m->yv), cudaFree(m->qr);
+    drop_graphs(m);
+    cudaFree(m->dec);
     if (m->cb) cublasDestroy(m->cb);
+    cudaFree(m->cublas_ws);
     if (m->st) cudaStreamDestroy(m->st);
     delete m;
 }
@@ -795,3 +906,4 @@ extern "C" slq_status slq_gpu_model_forward_last(slq_gpu_model *m, const int32_t
 }
 
 extern "C" void slq_gpu_model_get_info(const slq_gpu_model *m, slq_gpu_model_info *out) { *out = m->info; }
+extern "C" int slq_gpu_model_graphs(const slq_gpu_model *m) { return m->graphs_off ? -1 : m->ngraphs; }

@@ -25,6 +25,12 @@
  * remaining difference from the float32 CPU executor is float32 summation
  * order and those weight roundings - see tests/test_gpu_model.c.
  *
+ * Decode steps (one token with logits) run as a CUDA graph captured on
+ * first use (per attention shared-memory size class; the token and
+ * position are read from device memory), which removes the CPU cost of
+ * ~12 kernel launches per layer; SLQ_CUDA_GRAPHS=0 in the environment at
+ * open time runs them as separate launches, as longer calls always do.
+ *
  * Limits: max_context (default min(max_position_embeddings, 4096)) at most
  * 32768 positions; sliding-window models are refused past the window like the
  * CPU executor.  One forward call at a time per model (one CUDA stream).
@@ -92,6 +98,10 @@ typedef struct slq_gpu_model_info {
     char device_name[256];
 } slq_gpu_model_info;
 void slq_gpu_model_get_info(const slq_gpu_model *m, slq_gpu_model_info *out);
+
+/* Decode-step CUDA graphs held (>= 0), or -1 when they are off for this
+ * model (SLQ_CUDA_GRAPHS=0 at open, or a capture failed). */
+int slq_gpu_model_graphs(const slq_gpu_model *m);
 
 #ifdef __cplusplus
 }
