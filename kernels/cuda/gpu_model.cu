@@ -179,12 +179,21 @@ __global__ void k_rope_qkv(const float *yq, const float *yk, const float *yv, si
                            float *vc, int nh, int nkv, int hd, const float *inv_freq, int pos0,
                            const int32_t *pos_dev, int split_qk, int split_v)
 {
+    extern __shared__ float cs[]; /* cos, sin of the hd/2 angles of this position */
     const int t = blockIdx.x, half = hd / 2, qd = nh * hd, kvd = nkv * hd;
     if (pos_dev) pos0 = *pos_dev; /* graph replay: the step's position */
     kc += (size_t)pos0 * kvd;     /* cache rows of positions pos0 .. pos0 + T - 1 */
     vc += (size_t)pos0 * kvd;
     const float pos = (float)(pos0 + t);
     const size_t loq = split_qk ? T * qd : 0, lokv = split_qk ? T * kvd : 0, lov = split_v ? T * kvd : 0;
+    /* each angle's double-precision cos/sin once per position, not once per
+     * head (they cost more than the rest of the kernel) */
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        const float ang = __fmul_rn(inv_freq[i], pos);
+        cs[i] = (float)cos((double)ang);
+        cs[half + i] = (float)sin((double)ang);
+    }
+    __syncthreads();
     for (int idx = threadIdx.x; idx < (nh + nkv) * half; idx += blockDim.x) {
         const int h = idx / half, i = idx % half;
         const bool isq = h < nh;
@@ -192,8 +201,7 @@ __global__ void k_rope_qkv(const float *yq, const float *yk, const float *yv, si
         const size_t base = isq ? (size_t)t * qd + h * hd : (size_t)t * kvd + (h - nh) * hd;
         const size_t lo = isq ? loq : lokv;
         float *dst = isq ? qr + base : kc + base;
-        const float ang = __fmul_rn(inv_freq[i], pos);
-        const float c = (float)cos((double)ang), s = (float)sin((double)ang);
+        const float c = cs[i], s = cs[half + i];
         const float a = lin_out(src, lo, base + i), b = lin_out(src, lo, base + i + half);
         dst[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
         dst[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
@@ -201,23 +209,56 @@ __global__ void k_rope_qkv(const float *yq, const float *yk, const float *yv, si
     for (int i = threadIdx.x; i < kvd; i += blockDim.x) vc[(size_t)t * kvd + i] = lin_out(yv, lov, (size_t)t * kvd + i);
 }
 
-/* Causal attention, one block per (head, query): scores in shared memory. */
-__global__ void k_attention(const float *q, const float *kc, const float *vc, __half *out, size_t lo_off,
-                            int pos0, const int32_t *pos_dev, int nh, int nkv, int hd, float scale)
+/* Causal attention, one block per (head, query): scores in shared memory.
+ * head_dim % 4 == 0 and <= 256 (every common model): 8 lanes per key
+ * (float4 loads, 3 shuffles), so a warp scores 4 keys per step, and the
+ * value sum is split over the warps by key (lanes over dimensions, float4),
+ * then added across warps in warp order; otherwise one warp per key and one
+ * thread per output dimension (sequential over keys: slow at long
+ * contexts). */
+constexpr int kAttnThreads = 256;
+
+__global__ void __launch_bounds__(kAttnThreads) k_attention(const float *q, const float *kc, const float *vc,
+                                                           __half *out, size_t lo_off, int pos0,
+                                                           const int32_t *pos_dev, int nh, int nkv, int hd,
+                                                           float scale)
 {
     extern __shared__ float sc[];
     __shared__ float sh[32];
+    __shared__ float4 red[kAttnThreads / 32][64]; /* per-warp value sums, hd <= 256 */
     if (pos_dev) pos0 = *pos_dev; /* graph replay: shared memory holds >= pos0 + 1 scores */
     const int h = blockIdx.x, t = blockIdx.y, g = h / (nh / nkv);
     const int qd = nh * hd, kvd = nkv * hd, valid = pos0 + t + 1;
     const float *qv = q + (size_t)t * qd + h * hd;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    for (int j = warp; j < valid; j += nw) {
-        const float *kv = kc + (size_t)j * kvd + g * hd;
-        float d = 0.f;
-        for (int i = lane; i < hd; i += 32) d = __fmaf_rn(qv[i], kv[i], d);
-        for (int o = 16; o; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
-        if (lane == 0) sc[j] = __fmul_rn(scale, d);
+    const bool vec = hd % 4 == 0 && hd <= 256;
+    if (vec) {
+        const int sub = lane & 7, grp = warp * 4 + (lane >> 3), ngrp = nw * 4;
+        for (int j0 = 0; j0 < valid; j0 += ngrp) {
+            const int j = j0 + grp;
+            float d = 0.f;
+            if (j < valid) {
+                const float *kv = kc + (size_t)j * kvd + g * hd;
+                for (int i = sub * 4; i < hd; i += 32) {
+                    const float4 a = *reinterpret_cast<const float4 *>(qv + i);
+                    const float4 b = *reinterpret_cast<const float4 *>(kv + i);
+                    d = __fmaf_rn(a.x, b.x, d);
+                    d = __fmaf_rn(a.y, b.y, d);
+                    d = __fmaf_rn(a.z, b.z, d);
+                    d = __fmaf_rn(a.w, b.w, d);
+                }
+            }
+            for (int o = 4; o; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+            if (sub == 0 && j < valid) sc[j] = __fmul_rn(scale, d);
+        }
+    } else {
+        for (int j = warp; j < valid; j += nw) {
+            const float *kv = kc + (size_t)j * kvd + g * hd;
+            float d = 0.f;
+            for (int i = lane; i < hd; i += 32) d = __fmaf_rn(qv[i], kv[i], d);
+            for (int o = 16; o; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+            if (lane == 0) sc[j] = __fmul_rn(scale, d);
+        }
     }
     __syncthreads();
     float mx = -INFINITY;
@@ -231,6 +272,35 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc, __
     }
     sum = block_sum(sum, sh); /* also a barrier for sc */
     const float inv = 1.0f / sum;
+    if (vec) {
+        float4 acc[2] = {make_float4(0.f, 0.f, 0.f, 0.f), make_float4(0.f, 0.f, 0.f, 0.f)};
+        for (int j = warp; j < valid; j += nw) {
+            const float p = __fmul_rn(sc[j], inv);
+            const float *vv = vc + (size_t)j * kvd + g * hd;
+#pragma unroll
+            for (int k = 0; k < 2; k++) {
+                const int i = (lane + 32 * k) * 4;
+                if (i < hd) {
+                    const float4 v = *reinterpret_cast<const float4 *>(vv + i);
+                    acc[k].x = __fmaf_rn(p, v.x, acc[k].x);
+                    acc[k].y = __fmaf_rn(p, v.y, acc[k].y);
+                    acc[k].z = __fmaf_rn(p, v.z, acc[k].z);
+                    acc[k].w = __fmaf_rn(p, v.w, acc[k].w);
+                }
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < 2; k++)
+            if ((lane + 32 * k) * 4 < hd) red[warp][lane + 32 * k] = acc[k];
+        __syncthreads();
+        const float *rf = reinterpret_cast<const float *>(&red[0][0]);
+        for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+            float a = 0.f;
+            for (int w = 0; w < nw; w++) a = __fadd_rn(a, rf[w * 256 + i]);
+            put_act(out + (size_t)t * qd + h * hd + i, lo_off, a);
+        }
+        return;
+    }
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
         float a = 0.f;
         const float *vv = vc + g * hd + i;
@@ -617,11 +687,12 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, const i
         if ((s = launched("q/k norm kernel", err))) return s;
         split_qk = 0;
     }
-    k_rope_qkv<<<(int)T, 128, 0, m->st>>>(m->qf, m->yk, m->yv, T, m->qr, L.kc, L.vc, nh, nkv, hd, m->inv_freq,
-                                          (int)pos0, pos_dev, split_qk, m->split);
+    k_rope_qkv<<<(int)T, 128, hd * sizeof(float), m->st>>>(m->qf, m->yk, m->yv, T, m->qr, L.kc, L.vc, nh, nkv,
+                                                            hd, m->inv_freq, (int)pos0, pos_dev, split_qk,
+                                                            m->split);
     const dim3 ag(nh, (unsigned)T);
-    k_attention<<<ag, 128, smem_pos * sizeof(float), m->st>>>(m->qr, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0,
-                                                               pos_dev, nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
+    k_attention<<<ag, kAttnThreads, smem_pos * sizeof(float), m->st>>>(
+        m->qr, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0, pos_dev, nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
     if ((s = launched("attention kernels", err)) || (s = run_linear(m, L.o, m->hh, T, m->y, err))) return s;
     k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, m->y, lo * T * H, L.post_norm, m->hh, H, eps, lo * T * H);
     if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.gate, m->hh, T, m->g, err)) ||
