@@ -135,6 +135,8 @@ __device__ __forceinline__ float lin_out(const float *y, size_t lo_off, size_t i
     return lo_off ? __fadd_rn(y[i], y[i + lo_off]) : y[i];
 }
 
+constexpr int kNormThreads = 1024; /* hidden-size norms: one block per row */
+
 template <typename O>
 __global__ void k_add_rmsnorm(float *x, const float *y, size_t ylo, const float *w, O *out, int n, float eps,
                               size_t lo_off)
@@ -143,6 +145,43 @@ __global__ void k_add_rmsnorm(float *x, const float *y, size_t ylo, const float 
     float *xr = x + (size_t)blockIdx.x * n;
     const size_t yb = (size_t)blockIdx.x * n;
     float ss = 0.f;
+    /* Rows of up to kPer values per thread: every load is issued before the
+     * first store (x is written in place, so the compiler may not reorder a
+     * later load above an earlier store): a decode step's norm is one block,
+     * and a loop of load-add-store chains was one memory latency per element
+     * per thread. */
+    constexpr int kPer = 8;
+    if (n <= kPer * (int)blockDim.x) {
+        float v[kPer], u[kPer];
+#pragma unroll
+        for (int k = 0; k < kPer; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            v[k] = i < n ? xr[i] : 0.f;
+            u[k] = i < n && y ? lin_out(y, ylo, yb + i) : 0.f;
+        }
+#pragma unroll
+        for (int k = 0; k < kPer; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            if (i < n) {
+                if (y) xr[i] = v[k] = __fadd_rn(v[k], u[k]);
+                ss = __fmaf_rn(v[k], v[k], ss);
+            }
+        }
+        ss = block_sum(ss, sh);
+        const float var = (float)((double)ss / (double)n);
+        const float r = (float)(1.0 / sqrt((double)__fadd_rn(var, eps)));
+        O *o = out + (size_t)blockIdx.x * n;
+#pragma unroll
+        for (int k = 0; k < kPer; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            if (i < n) {
+                const float r2 = __fmul_rn(w[i], __fmul_rn(v[k], r));
+                if constexpr (sizeof(O) == 2) put_act(o + i, lo_off, r2);
+                else o[i] = r2;
+            }
+        }
+        return;
+    }
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         float v = xr[i];
         if (y) xr[i] = v = __fadd_rn(v, lin_out(y, ylo, yb + i));
@@ -174,39 +213,34 @@ __global__ void k_bias(float *y, const float *b, int rows, size_t n)
 /* HF rotate_half RoPE of the q and k projections (T x nh / nkv heads, hi+lo
  * products summed first) into qr and the cache rows kc; v is copied into
  * vc.  Angle = inv_freq[i] * (float)pos in float32, cos/sin of it in double
- * rounded to float, as model.c. */
+ * rounded to float, as model.c.  Block (head h of nh + nkv, token t),
+ * thread i < hd/2: the pair (i, i + hd/2); k-head blocks also copy v. */
 __global__ void k_rope_qkv(const float *yq, const float *yk, const float *yv, size_t T, float *qr, float *kc,
                            float *vc, int nh, int nkv, int hd, const float *inv_freq, int pos0,
                            const int32_t *pos_dev, int split_qk, int split_v)
 {
-    extern __shared__ float cs[]; /* cos, sin of the hd/2 angles of this position */
-    const int t = blockIdx.x, half = hd / 2, qd = nh * hd, kvd = nkv * hd;
+    const int h = blockIdx.x, t = blockIdx.y, half = hd / 2, qd = nh * hd, kvd = nkv * hd;
     if (pos_dev) pos0 = *pos_dev; /* graph replay: the step's position */
     kc += (size_t)pos0 * kvd;     /* cache rows of positions pos0 .. pos0 + T - 1 */
     vc += (size_t)pos0 * kvd;
     const float pos = (float)(pos0 + t);
     const size_t loq = split_qk ? T * qd : 0, lokv = split_qk ? T * kvd : 0, lov = split_v ? T * kvd : 0;
-    /* each angle's double-precision cos/sin once per position, not once per
-     * head (they cost more than the rest of the kernel) */
+    const bool isq = h < nh;
+    const float *src = isq ? yq : yk;
+    const size_t base = isq ? (size_t)t * qd + h * hd : (size_t)t * kvd + (h - nh) * hd;
+    const size_t lo = isq ? loq : lokv;
+    float *dst = isq ? qr + base : kc + base;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         const float ang = __fmul_rn(inv_freq[i], pos);
-        cs[i] = (float)cos((double)ang);
-        cs[half + i] = (float)sin((double)ang);
-    }
-    __syncthreads();
-    for (int idx = threadIdx.x; idx < (nh + nkv) * half; idx += blockDim.x) {
-        const int h = idx / half, i = idx % half;
-        const bool isq = h < nh;
-        const float *src = isq ? yq : yk;
-        const size_t base = isq ? (size_t)t * qd + h * hd : (size_t)t * kvd + (h - nh) * hd;
-        const size_t lo = isq ? loq : lokv;
-        float *dst = isq ? qr + base : kc + base;
-        const float c = cs[i], s = cs[half + i];
+        const float c = (float)cos((double)ang), s = (float)sin((double)ang);
         const float a = lin_out(src, lo, base + i), b = lin_out(src, lo, base + i + half);
         dst[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
         dst[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+        if (!isq) {
+            vc[base + i] = lin_out(yv, lov, base + i);
+            vc[base + i + half] = lin_out(yv, lov, base + i + half);
+        }
     }
-    for (int i = threadIdx.x; i < kvd; i += blockDim.x) vc[(size_t)t * kvd + i] = lin_out(yv, lov, (size_t)t * kvd + i);
 }
 
 /* Causal attention, one block per (head, query): scores in shared memory.
@@ -671,8 +705,8 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, const i
     slq_status s;
     const size_t lo = m->split ? 1 : 0; /* lo rows follow the T hi rows */
     /* x += y (the previous layer's down_proj output), h = norm(x) */
-    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, add_y ? m->y : nullptr, lo * T * H, L.in_norm, m->hh, H,
-                                                      eps, lo * T * H);
+    k_add_rmsnorm<__half><<<(int)T, kNormThreads, 0, m->st>>>(m->x, add_y ? m->y : nullptr, lo * T * H, L.in_norm,
+                                                               m->hh, H, eps, lo * T * H);
     if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.q, m->hh, T, m->qf, err)) ||
         (s = run_linear(m, L.k, m->hh, T, m->yk, err)) || (s = run_linear(m, L.v, m->hh, T, m->yv, err)))
         return s;
@@ -687,14 +721,16 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, const i
         if ((s = launched("q/k norm kernel", err))) return s;
         split_qk = 0;
     }
-    k_rope_qkv<<<(int)T, 128, hd * sizeof(float), m->st>>>(m->qf, m->yk, m->yv, T, m->qr, L.kc, L.vc, nh, nkv,
-                                                            hd, m->inv_freq, (int)pos0, pos_dev, split_qk,
-                                                            m->split);
+    const dim3 rg(nh + nkv, (unsigned)T);
+    k_rope_qkv<<<rg, hd / 2 < 1024 ? hd / 2 : 1024, 0, m->st>>>(m->qf, m->yk, m->yv, T, m->qr, L.kc, L.vc, nh, nkv,
+                                                                 hd, m->inv_freq, (int)pos0, pos_dev, split_qk,
+                                                                 m->split);
     const dim3 ag(nh, (unsigned)T);
     k_attention<<<ag, kAttnThreads, smem_pos * sizeof(float), m->st>>>(
         m->qr, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0, pos_dev, nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
     if ((s = launched("attention kernels", err)) || (s = run_linear(m, L.o, m->hh, T, m->y, err))) return s;
-    k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x, m->y, lo * T * H, L.post_norm, m->hh, H, eps, lo * T * H);
+    k_add_rmsnorm<__half><<<(int)T, kNormThreads, 0, m->st>>>(m->x, m->y, lo * T * H, L.post_norm, m->hh, H, eps,
+                                                               lo * T * H);
     if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.gate, m->hh, T, m->g, err)) ||
         (s = run_linear(m, L.up, m->hh, T, m->u, err)))
         return s;
@@ -723,9 +759,9 @@ slq_status enqueue_forward(slq_gpu_model *m, const int32_t *tok, size_t n, size_
         if ((s = launched("add kernel", err))) return s;
     }
     if (with_logits) {
-        k_add_rmsnorm<__half><<<(int)T, 256, 0, m->st>>>(m->x + first * H, m->y + first * H, m->split ? n * H : 0,
-                                                          m->final_norm, m->hh, H, (float)c->rms_norm_eps,
-                                                          m->split ? T * H : 0);
+        k_add_rmsnorm<__half><<<(int)T, kNormThreads, 0, m->st>>>(m->x + first * H, m->y + first * H,
+                                                                   m->split ? n * H : 0, m->final_norm, m->hh, H,
+                                                                   (float)c->rms_norm_eps, m->split ? T * H : 0);
         if ((s = launched("final norm kernel", err)) || (s = run_linear(m, m->lm_head, m->hh, T, m->logits, err)))
             return s;
         if (m->split) {
