@@ -5,7 +5,10 @@
  * v2 kernel, column 'general'), and each variant of the 4-bit fast path
  * (SLQ_CUDA_FAST_VARIANT 1, 2, 3: one, two, four row tiles per warp,
  * columns tp1, tp2, tp4; where a variant does not apply the column times
- * what runs instead: the general kernel, or two tiles for tp4 at batch 16).  Each timing is the median of --runs launches (CUDA
+ * what runs instead: two tiles for tp4 at batch 16; at batch 64, tp1 is
+ * one launch of 8 n-tiles (one tile per warp), tp2 two launches of 32 with
+ * two tiles per warp, tp4 two launches of 32 with one tile per warp, the
+ * automatic choice).  Each timing is the median of --runs launches (CUDA
  * events around the kernel alone) after warm-up, with the L2 cache flushed
  * before every launch so that weights come from HBM as in a real decode step.
  * --flush write (default, the method of bench/results/cuda_gemv_h100_v1.txt):
@@ -76,6 +79,24 @@ __global__ void k_read_flush(const uint4 *p, size_t n, unsigned *sink)
     if (acc == 0x9e3779b9u) *sink = acc; /* keeps the loads; practically never stores */
 }
 static unsigned *flush_sink;
+
+/* Streaming read with 4 independent 16-byte loads in flight per thread. */
+__global__ void k_read4(const uint4 *p, size_t n, unsigned *sink)
+{
+    unsigned acc = 0;
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n; i += 4 * stride) {
+        const uint4 a = __ldcs(p + i), b = __ldcs(p + i + stride), c = __ldcs(p + i + 2 * stride),
+                    d = __ldcs(p + i + 3 * stride);
+        acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
+    }
+    for (; i < n; i += stride) {
+        const uint4 v = __ldcs(p + i);
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (acc == 0x9e3779b9u) *sink = acc;
+}
 
 template <typename F>
 static double median_ms(F launch)
@@ -209,9 +230,10 @@ int main(int argc, char **argv)
         CU(cudaMalloc(&dyc, (size_t)64 * R * 2));
         CU(cudaMalloc(&df, (size_t)64 * R * 4));
         CU(cudaMalloc(&dfc, (size_t)64 * R * 4));
-        /* Floor: a plain streaming read of the same number of bytes (one
-         * 16-byte load per thread per step, grid of 4 blocks per SM), same
-         * flush and timing. */
+        /* Floor: a plain streaming read of the same number of bytes, same
+         * flush and timing; the faster of k_read_flush (one 16-byte load per
+         * thread per step, 4 blocks of 512 per SM) and k_read4 (4 loads in
+         * flight, 2 blocks of 1024 per SM). */
         double t_read;
         {
             const size_t wb = (size_t)slq_cuda_weight_bytes(t);
@@ -221,6 +243,9 @@ int main(int argc, char **argv)
             t_read = median_ms([&] {
                 k_read_flush<<<prop.multiProcessorCount * 4, 512>>>(static_cast<const uint4 *>(rb), wb / 16, flush_sink);
             });
+            t_read = std::min(t_read, median_ms([&] {
+                k_read4<<<prop.multiProcessorCount * 2, 1024>>>(static_cast<const uint4 *>(rb), wb / 16, flush_sink);
+            }));
             CU(cudaFree(rb));
             if (!json)
                 printf("%6dx%-8d read floor (plain read kernel, %.1f MB): %.2f us = %.1f GB/s\n", C, R, wb / 1e6,

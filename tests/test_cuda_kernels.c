@@ -352,13 +352,14 @@ int main(void)
                         run_cfg(&c, batches, 4);
                     }
     /* The 4-bit fast path (F16 activations and scales, integer or no
-     * zero-points, groups >= 64 including whole rows, batch <= 16): every
+     * zero-points, groups >= 64 including whole rows; batch 17..32: 4
+     * n-tiles, 33..64: two launches or 8 n-tiles): every
      * such group size, masks, rotation, work splits; 320 columns (5
      * superblocks: units of 1) and 1024 (units of 2 or 4), 40 rows. */
     /* Each variant of it (SLQ_CUDA_FAST_VARIANT: automatic, one, two or four
      * row tiles per warp). */
     static const unsigned fgroups[] = {64, 128, 256, 0};
-    static const int fb[] = {1, 2, 9, 16};
+    static const int fb[] = {1, 2, 9, 16, 17, 32, 33, 64};
     for (int v = 0; v < 4; v++)
         for (int g = 0; g < 4; g++)
             for (int z = 0; z < 2; z++)
@@ -366,14 +367,14 @@ int main(void)
                     const int j = g * 4 + z * 2 + m + v;
                     cfg c = {2, 40, (g + z) % 2 ? 1024 : 320, 4, fgroups[g], zk[z], SLQ_F16, SLQ_F16,
                              j % 3 == 0 ? SLQ_F32 : SLQ_F16, m, (j / 2) % 2, rts[j % 5], kss[(j / 3) % 4], v};
-                    run_cfg(&c, fb, 4);
+                    run_cfg(&c, fb, 8);
                 }
     /* Llama-sized K with a row count that is no multiple of the block's rows
      * (fast path: automatic and each variant). */
-    static const int bigb[] = {1, 16};
+    static const int bigb[] = {1, 16, 40};
     for (int v = 0; v < 4; v++, i++) {
         cfg big = {2, 4112, 4096, 4, 128, SLQ_ZERO_INT, SLQ_F16, SLQ_F16, SLQ_F16, 0, 0, 0, 0, v};
-        run_cfg(&big, bigb, 2);
+        run_cfg(&big, bigb, 3);
     }
     cfg bigr = {2, 1040, 4096, 4, 128, SLQ_ZERO_INT, SLQ_BF16, SLQ_BF16, SLQ_F32, 1, 1, 0, 0, 0};
     run_cfg(&bigr, bigb, 2);
@@ -424,6 +425,6 @@ int main(void)
         fprintf(stderr, "%d failure(s)\n", failures);
         return 1;
     }
-    printf("test_cuda_kernels: %d configurations x batches {1,3,16,64} or {1,2,9,16} passed\n", i);
+    printf("test_cuda_kernels: %d configurations x batches {1,3,16,64} or {1,2,9,16,17,32,33,64} passed\n", i);
     return 0;
 }

@@ -378,7 +378,7 @@ __global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1) k_matmul(const A
 
 /* ------------------------------------------------------------------------
  * 4-bit fast path (F16 activations, F16 scales, integer or no zero-points,
- * groups of >= 64 columns; batch <= 16).  Same layout, same tensor-core
+ * groups of >= 64 columns; any batch).  Same layout, same tensor-core
  * product and the same exact-integer "scale-after" arithmetic as FAST_SA,
  * but far fewer instructions per superblock (the v2 kernel was issue
  * bound at ~150-180 per superblock per warp):
@@ -395,8 +395,11 @@ __global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1) k_matmul(const A
  *  - each warp streams a contiguous range of superblocks of one row tile
  *    through a ring of D 16-byte loads per lane (pointer increments), loads
  *    (scale, zero) once per group and applies the scale once per group;
- *  - batch <= 8: <= 64 registers, 4 blocks of 8 warps per SM (batch 9..16:
- *    2 blocks, 80 registers spilled at 3).
+ *  - blocks of 16 warps; each warp computes TP row tiles (fast4_warp,
+ *    pick_fast4) for up to 4 n-tiles (batch 32; 33..64: two launches, or
+ *    8 n-tiles in one);
+ *  - registers: 64 at batch <= 8 with one row tile per warp (2 blocks per
+ *    SM), else up to 128 (1 block).
  * Accuracy: identical to FAST_SA (weights exact; products exact in the
  * tensor cores; float32 accumulation; one float32 rounding per group for
  * the scale). */
@@ -427,13 +430,36 @@ __device__ __forceinline__ void fast4_sb(const uint4 &cw, const uint4 (&x)[NT][2
     }
 }
 
+/* Half a superblock (k-steps 2h, 2h + 1), with the activations of those
+ * 32 columns only (xh[nt]: 8 of the lane's 16 values): at 4 n-tiles the
+ * whole superblock's activations would take 32 registers. */
+template <int NT, int H>
+__device__ __forceinline__ void fast4_half(const uint4 &cw, const uint4 (&xh)[NT], __half2 zz0, __half2 zz16,
+                                           float (&part)[NT][4])
+{
+    const uint32_t wv[4] = {cw.x, cw.y, cw.z, cw.w};
+#pragma unroll
+    for (int k2 = 0; k2 < 2; k2++) {
+        uint32_t w = wv[2 * H + k2];
+        uint32_t af[4];
+        af[0] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
+        af[1] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
+        w >>= 8;
+        af[2] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
+        af[3] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+            mma16816<FAST_SA>(part[nt], af, k2 ? xh[nt].z : xh[nt].x, k2 ? xh[nt].w : xh[nt].y);
+    }
+}
+
 /* One warp: row tiles TP·pair .. TP·pair + TP - 1 (a tile past the end
  * re-reads the pair's first tile; its sums are not stored), K slice s of S
  * (contiguous units of SPG superblocks, SPG dividing nsb; a unit lies in one
  * group).  The ring holds the codes of D superblocks of each tile and the
  * (scale, zero) words of their D/SPG units, all requested before the first
  * is used, so that a warp waits for device memory about once per ring (not
- * once per group for the scales).  With TP = 2 (batch 9..16) the
+ * once per group for the scales).  With TP = 2 (e.g. batch 9..16) the
  * activations of a superblock, loaded once, serve both tiles: their loads
  * (8 rows x 32 bytes per n-tile and lane-load, 8 L1 wavefronts each) cost
  * more L1 bandwidth than the codes, so this halves the kernel's L1 traffic
@@ -510,17 +536,35 @@ __device__ __forceinline__ void fast4_warp(const Args &a, int pair, int s, int S
                         part[tp][nt][0] = part[tp][nt][1] = part[tp][nt][2] = part[tp][nt][3] = 0.f;
 #pragma unroll
                 for (int v = 0; v < SPG; v++) {
-                    uint4 xr[NT][2];
+                    if (NT <= 2) {
+                        uint4 xr[NT][2];
 #pragma unroll
-                    for (int nt = 0; nt < NT; nt++) {
-                        const uint4 *p = px[nt] + (i + v) * 8;
-                        xr[nt][0] = xv[nt] ? __ldg(p) : make_uint4(0, 0, 0, 0);
-                        xr[nt][1] = xv[nt] ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
-                    }
+                        for (int nt = 0; nt < NT; nt++) {
+                            const uint4 *p = px[nt] + (i + v) * 8;
+                            xr[nt][0] = xv[nt] ? __ldg(p) : make_uint4(0, 0, 0, 0);
+                            xr[nt][1] = xv[nt] ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
+                        }
 #pragma unroll
-                    for (int tp = 0; tp < TP; tp++) {
-                        fast4_sb<NT>(st[tp][uu * SPG + v], xr, zz0[tp], zz16[tp], part[tp]);
-                        if (i + v + D < cnt) st[tp][uu * SPG + v] = __ldcs(pw[tp] + (i + v + D) * 32);
+                        for (int tp = 0; tp < TP; tp++) {
+                            fast4_sb<NT>(st[tp][uu * SPG + v], xr, zz0[tp], zz16[tp], part[tp]);
+                            if (i + v + D < cnt) st[tp][uu * SPG + v] = __ldcs(pw[tp] + (i + v + D) * 32);
+                        }
+                    } else { /* activations by halves (registers) */
+                        uint4 xh[NT];
+#pragma unroll
+                        for (int nt = 0; nt < NT; nt++)
+                            xh[nt] = xv[nt] ? __ldg(px[nt] + (i + v) * 8) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+                        for (int tp = 0; tp < TP; tp++)
+                            fast4_half<NT, 0>(st[tp][uu * SPG + v], xh, zz0[tp], zz16[tp], part[tp]);
+#pragma unroll
+                        for (int nt = 0; nt < NT; nt++)
+                            xh[nt] = xv[nt] ? __ldg(px[nt] + (i + v) * 8 + 1) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+                        for (int tp = 0; tp < TP; tp++) {
+                            fast4_half<NT, 1>(st[tp][uu * SPG + v], xh, zz0[tp], zz16[tp], part[tp]);
+                            if (i + v + D < cnt) st[tp][uu * SPG + v] = __ldcs(pw[tp] + (i + v + D) * 32);
+                        }
                     }
                 }
 #pragma unroll
@@ -553,12 +597,15 @@ __device__ __forceinline__ void store_out(const Args &a, int tile, int idx, floa
     store_y(a, nt * 8 + (l & 3) * 2 + (i & 1), tile * 16 + (l >> 2) + 8 * (i >> 1), v);
 }
 
-/* Block: rt units of TP row tiles x 16/rt K slices. */
+/* Block: rt units of TP row tiles x 16/rt K slices.  The reduction over the
+ * K slices goes through shared memory by chunks of NC n-tiles (at most
+ * 32 KB at a time). */
 template <int NT, int SPG, int D, int TP>
 __global__ void __launch_bounds__(kFastWarps * 32, NT == 1 && TP == 1 ? 2 : 1) k_fast4(const Args a)
 {
     constexpr int per = NT * 128; /* outputs of one row tile */
-    __shared__ float red[kFastWarps * TP * per];
+    constexpr int NC = NT * TP <= 4 ? NT : 4 / TP, pc = NC * 128;
+    __shared__ float red[kFastWarps * TP * pc];
     __shared__ int last[8 * TP];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int kslices = kFastWarps / a.rt;
@@ -571,23 +618,28 @@ __global__ void __launch_bounds__(kFastWarps * 32, NT == 1 && TP == 1 ? 2 : 1) k
         for (int nt = 0; nt < NT; nt++) acc[tp][nt][0] = acc[tp][nt][1] = acc[tp][nt][2] = acc[tp][nt][3] = 0.f;
     if (pair * TP < a.ntiles)
         fast4_warp<NT, SPG, D, TP>(a, pair, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
-#pragma unroll
-    for (int tp = 0; tp < TP; tp++)
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) red[(warp * TP + tp) * per + (nt * 4 + i) * 32 + lane] = acc[tp][nt][i];
-    __syncthreads();
     /* local tile tl = unit·TP + tp; its K slices are warps unit·kslices + k */
     const int nloc = a.rt * TP, tile0 = blockIdx.x * nloc;
-    for (int t = threadIdx.x; t < nloc * per; t += kFastWarps * 32) {
-        const int tl = t / per, idx = t - tl * per, tt = tile0 + tl;
-        const int unit = tl / TP, tp = tl - unit * TP;
-        float v = 0.f;
-        for (int k = 0; k < kslices; k++) v += red[((unit * kslices + k) * TP + tp) * per + idx];
-        if (tt >= a.ntiles) continue;
-        if (a.ksplit > 1) __stcg(a.ws + ((size_t)blockIdx.y * a.ntiles + tt) * per + idx, v);
-        else store_out(a, tt, idx, v);
+#pragma unroll
+    for (int c0 = 0; c0 < NT; c0 += NC) {
+        if (c0) __syncthreads(); /* the previous chunk has been read */
+#pragma unroll
+        for (int tp = 0; tp < TP; tp++)
+#pragma unroll
+            for (int nt = 0; nt < NC; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    red[(warp * TP + tp) * pc + (nt * 4 + i) * 32 + lane] = acc[tp][c0 + nt][i];
+        __syncthreads();
+        for (int t = threadIdx.x; t < nloc * pc; t += kFastWarps * 32) {
+            const int tl = t / pc, idx = t - tl * pc + c0 * 128, tt = tile0 + tl;
+            const int unit = tl / TP, tp = tl - unit * TP;
+            float v = 0.f;
+            for (int k = 0; k < kslices; k++) v += red[((unit * kslices + k) * TP + tp) * pc + idx - c0 * 128];
+            if (tt >= a.ntiles) continue;
+            if (a.ksplit > 1) __stcg(a.ws + ((size_t)blockIdx.y * a.ntiles + tt) * per + idx, v);
+            else store_out(a, tt, idx, v);
+        }
     }
     if (a.ksplit == 1) return;
     __threadfence();
@@ -624,18 +676,25 @@ FastK fast4_desc()
     return k;
 }
 
-/* Row tiles per warp: forced by SLQ_CUDA_FAST_VARIANT (1: one, 2: two, 3:
- * four at batch <= 8 with units of <= 2 superblocks, else two), else two:
- * at batch 9..16 this halves the activations' L1 traffic, and at every
- * batch it halves the warps (prologues, reduction) per row tile; measured
- * faster at every shape and batch of bench_cuda_gemv (PERF-NOTES v4). */
+/* Row tiles per warp.  Two at batch <= 16: at batch 9..16 this halves the
+ * activations' L1 traffic, and at every batch it halves the warps
+ * (prologues, reduction) per row tile; measured faster at every shape
+ * (PERF-NOTES v4).  One at batch 17..64 (4 or 8 n-tiles: two tiles per warp
+ * spill registers; measured faster at batch 64).  SLQ_CUDA_FAST_VARIANT:
+ * 1 = one; 2 = two (8 n-tiles: one); 3 = four at batch <= 8 with units of
+ * <= 2 superblocks, one at batch 17..64, else two. */
 template <int NT>
 FastK pick_fast4(int spg, int variant)
 {
-    if (variant == 1)
-        return spg == 4 ? fast4_desc<NT, 4, 1>() : spg == 2 ? fast4_desc<NT, 2, 1>() : fast4_desc<NT, 1, 1>();
-    if (variant == 3 && NT == 1 && spg <= 2) return spg == 2 ? fast4_desc<1, 2, 4>() : fast4_desc<1, 1, 4>();
-    return spg == 4 ? fast4_desc<NT, 4, 2>() : spg == 2 ? fast4_desc<NT, 2, 2>() : fast4_desc<NT, 1, 2>();
+    if constexpr (NT == 8) {
+        return spg == 4 ? fast4_desc<8, 4, 1>() : spg == 2 ? fast4_desc<8, 2, 1>() : fast4_desc<8, 1, 1>();
+    } else {
+        if (variant == 1 || (NT == 4 && variant != 2))
+            return spg == 4 ? fast4_desc<NT, 4, 1>() : spg == 2 ? fast4_desc<NT, 2, 1>() : fast4_desc<NT, 1, 1>();
+        if constexpr (NT == 1)
+            if (variant == 3 && spg <= 2) return spg == 2 ? fast4_desc<1, 2, 4>() : fast4_desc<1, 1, 4>();
+        return spg == 4 ? fast4_desc<NT, 4, 2>() : spg == 2 ? fast4_desc<NT, 2, 2>() : fast4_desc<NT, 1, 2>();
+    }
 }
 
 template <int B, int R>
@@ -666,8 +725,20 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
 {
     const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
     /* 4-bit fast path: see k_fast4. */
-    const bool fast = !generic && t->bits == 4 && x_dtype == SLQ_F16 && t->sz_half && t->group >= 64 &&
-                      nt <= 2;
+    const bool fast = !generic && t->bits == 4 && x_dtype == SLQ_F16 && t->sz_half && t->group >= 64;
+    if (fast && nt == 8 && variant != 1) {
+        /* batch 33..64: two launches of at most 32 (4 n-tiles), which read
+         * the codes twice but beat one launch of 8 n-tiles (registers: 1 row
+         * tile per warp and spills; H100, bench_cuda_gemv batch 64: 4096x4096
+         * 25.4 vs 29.8 us, 4096x128256 406 vs 544); that one is
+         * SLQ_CUDA_FAST_VARIANT(1). */
+        const size_t ysz = y_dtype == SLQ_F32 ? 4 : 2;
+        slq_status st = slq_cuda_launch_matmul(t, x, x_dtype, 32, y, y_dtype, rt, ksplit, 0, variant, stream, err);
+        if (st) return st;
+        return slq_cuda_launch_matmul(t, static_cast<const uint16_t *>(x) + (size_t)32 * t->cols, x_dtype,
+                                      batch - 32, static_cast<char *>(y) + (size_t)32 * t->rows * ysz, y_dtype,
+                                      rt, ksplit, 0, variant, stream, err);
+    }
     /* Fast path: K in units of spg superblocks, each inside one group. */
     int spg = 1;
     if (fast) {
@@ -676,7 +747,11 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
         while (t->nsb % spg) spg /= 2;
     }
     FastK fk = {nullptr, 1, 1};
-    if (fast) fk = nt == 1 ? pick_fast4<1>(spg, variant) : pick_fast4<2>(spg, variant);
+    if (fast)
+        fk = nt == 1   ? pick_fast4<1>(spg, variant)
+             : nt == 2 ? pick_fast4<2>(spg, variant)
+             : nt == 4 ? pick_fast4<4>(spg, variant)
+                       : pick_fast4<8>(spg, variant);
     const int slots = fast ? fk.occ * t->sms : 0; /* resident fast blocks */
     /* Fast path: the block's rt "row tiles" are units of fk.tp tiles (one
      * per warp of a K slice). */

@@ -56,13 +56,15 @@ uint64_t slq_cuda_weight_bytes(const slq_cuda_tensor *t);
  * Clamped to what the tensor's split-K workspace holds. */
 #define SLQ_CUDA_K_SPLIT(ks) ((unsigned)(ks) << 12)
 /* Use the general kernel even where the 4-bit fast path applies (bits 4,
- * F16 activations and scales, integer or no zero-points, groups >= 64,
- * batch <= 16): for tests and before/after benchmarks. */
+ * F16 activations and scales, integer or no zero-points, groups >= 64):
+ * for tests and before/after benchmarks. */
 #define SLQ_CUDA_GENERIC (1u << 20)
 /* Force a variant of the 4-bit fast path where it applies (tests and
- * benchmarks): 0 = automatic, 1, 2 = each warp computes 1 or 2 row tiles,
- * 3 = 4 row tiles at batch <= 8 with groups of <= 128 (else 2); ROW_TILES
- * then counts units of that many tiles.  See matmul.cu. */
+ * benchmarks): 0 = automatic, 1, 2 = each warp computes 1 or 2 row tiles
+ * (batch 33..64: 1 = one launch of 8 n-tiles, else two launches of at most
+ * 32), 3 = 4 row tiles at batch <= 8 with groups of <= 128, 1 at batch
+ * 17..64, else 2; ROW_TILES then counts units of that many tiles.  See
+ * matmul.cu. */
 #define SLQ_CUDA_FAST_VARIANT(v) ((unsigned)(v) << 21)
 
 /* y (batch x rows, y_dtype F16/BF16/F32, device) = x (batch x cols, x_dtype
