@@ -67,6 +67,7 @@ struct slq_gpu_model {
     } graphs[16];
     int ngraphs = 0;
     bool graphs_off = false; /* SLQ_CUDA_GRAPHS=0, or a capture failed */
+    unsigned mm_flags = 0;   /* SLQ_CUDA_NO_PDL when SLQ_CUDA_PDL=0 */
     void *cublas_ws = nullptr;
 };
 
@@ -142,6 +143,7 @@ __global__ void k_add_rmsnorm(float *x, const float *y, size_t ylo, const float 
                               size_t lo_off)
 {
     __shared__ float sh[32];
+    pdl_trigger(); /* the next matmul may start loading its weights */
     float *xr = x + (size_t)blockIdx.x * n;
     const size_t yb = (size_t)blockIdx.x * n;
     float ss = 0.f;
@@ -260,6 +262,7 @@ __global__ void __launch_bounds__(kAttnThreads) k_attention(const float *q, cons
     extern __shared__ float sc[];
     __shared__ float sh[32];
     __shared__ float4 red[kAttnThreads / 32][64]; /* per-warp value sums, hd <= 256 */
+    pdl_trigger();                                /* see k_add_rmsnorm */
     if (pos_dev) pos0 = *pos_dev; /* graph replay: shared memory holds >= pos0 + 1 scores */
     const int h = blockIdx.x, t = blockIdx.y, g = h / (nh / nkv);
     const int qd = nh * hd, kvd = nkv * hd, valid = pos0 + t + 1;
@@ -345,6 +348,7 @@ __global__ void __launch_bounds__(kAttnThreads) k_attention(const float *q, cons
 
 __global__ void k_swiglu(const float *g, const float *u, __half *out, size_t n, size_t lo_off)
 {
+    pdl_trigger(); /* see k_add_rmsnorm */
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         const float x = lin_out(g, lo_off, i);
         put_act(out + i, lo_off, __fmul_rn(x / (1.0f + expf(-x)), lin_out(u, lo_off, i)));
@@ -524,6 +528,8 @@ slq_status init_common(slq_gpu_model *m, const slq_gpu_model_options *opt, slq_e
     if ((s = cublas_check(cublasSetWorkspace(m->cb, m->cublas_ws, wsb), "cublasSetWorkspace", err))) return s;
     const char *ge = getenv("SLQ_CUDA_GRAPHS");
     m->graphs_off = ge && !strcmp(ge, "0");
+    const char *pe = getenv("SLQ_CUDA_PDL");
+    m->mm_flags = pe && !strcmp(pe, "0") ? SLQ_CUDA_NO_PDL : 0;
     if ((s = slq_cuda_check(cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  (int)(kMaxContext * sizeof(float))),
                             "cudaFuncSetAttribute(attention)", err)))
@@ -673,7 +679,8 @@ slq_status run_linear(slq_gpu_model *m, const glinear &l, const __half *X, size_
     if (l.q) {
         for (size_t t0 = 0; t0 < T && !s; t0 += kChunk) {
             const int nb = (int)(T - t0 < (size_t)kChunk ? T - t0 : (size_t)kChunk);
-            s = slq_cuda_matmul(l.q, X + t0 * l.cols, SLQ_F16, nb, Y + t0 * l.rows, SLQ_F32, 0, m->st, err);
+            s = slq_cuda_matmul(l.q, X + t0 * l.cols, SLQ_F16, nb, Y + t0 * l.rows, SLQ_F32, m->mm_flags, m->st,
+                                err);
         }
     } else {
         const float one = 1.f, zero = 0.f;

@@ -410,6 +410,13 @@ __device__ __forceinline__ uint32_t and_or(uint32_t w, uint32_t m, uint32_t c)
     return r;
 }
 
+/* Programmatic dependent launch (sm_90; pdl_wait / pdl_trigger in
+ * slq_cuda_internal.h): the fast kernel is launched with programmatic stream
+ * serialization, so it may start while the previous kernel of the stream
+ * is still running; it requests its first codes and scales (which no
+ * kernel writes while tensors are in use) and only then waits for the
+ * previous grid's completion and memory before it reads the activations or
+ * writes anything.  It triggers its own dependents at its start. */
 template <int NT>
 __device__ __forceinline__ void fast4_sb(const uint4 &cw, const uint4 (&x)[NT][2], __half2 zz0,
                                          __half2 zz16, float (&part)[NT][4])
@@ -508,6 +515,7 @@ __device__ __forceinline__ void fast4_warp(const Args &a, int pair, int s, int S
                 zs[tp][u][0] = __ldg(p);
                 zs[tp][u][1] = __ldg(p + 8);
             }
+    pdl_wait(); /* the activations may come from the previous kernel */
     for (int i0 = 0; i0 < cnt; i0 += D) {
 #pragma unroll
         for (int uu = 0; uu < DU; uu++) {
@@ -611,6 +619,7 @@ __global__ void __launch_bounds__(kFastWarps * 32, NT == 1 && TP == 1 ? 2 : 1) k
     const int kslices = kFastWarps / a.rt;
     const int ks = warp % kslices;
     const int pair = blockIdx.x * a.rt + warp / kslices;
+    pdl_trigger();
     float acc[TP][NT][4];
 #pragma unroll
     for (int tp = 0; tp < TP; tp++)
@@ -618,6 +627,7 @@ __global__ void __launch_bounds__(kFastWarps * 32, NT == 1 && TP == 1 ? 2 : 1) k
         for (int nt = 0; nt < NT; nt++) acc[tp][nt][0] = acc[tp][nt][1] = acc[tp][nt][2] = acc[tp][nt][3] = 0.f;
     if (pair * TP < a.ntiles)
         fast4_warp<NT, SPG, D, TP>(a, pair, blockIdx.y * kslices + ks, kslices * a.ksplit, lane, acc);
+    pdl_wait(); /* (returns at once if done above) before any write */
     /* local tile tl = unit·TP + tp; its K slices are warps unit·kslices + k */
     const int nloc = a.rt * TP, tile0 = blockIdx.x * nloc;
 #pragma unroll
@@ -721,7 +731,7 @@ void launch_route(const Args &a, int route, int nt, dim3 grid, cudaStream_t st)
 
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_dtype x_dtype,
                                   int batch, void *y, slq_dtype y_dtype, int rt, int ksplit,
-                                  int generic, int variant, cudaStream_t stream, slq_error *err)
+                                  int generic, int variant, int pdl, cudaStream_t stream, slq_error *err)
 {
     const int nt = batch <= 8 ? 1 : batch <= 16 ? 2 : batch <= 32 ? 4 : 8;
     /* 4-bit fast path: see k_fast4. */
@@ -733,11 +743,12 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
          * 25.4 vs 29.8 us, 4096x128256 406 vs 544); that one is
          * SLQ_CUDA_FAST_VARIANT(1). */
         const size_t ysz = y_dtype == SLQ_F32 ? 4 : 2;
-        slq_status st = slq_cuda_launch_matmul(t, x, x_dtype, 32, y, y_dtype, rt, ksplit, 0, variant, stream, err);
+        slq_status st =
+            slq_cuda_launch_matmul(t, x, x_dtype, 32, y, y_dtype, rt, ksplit, 0, variant, pdl, stream, err);
         if (st) return st;
         return slq_cuda_launch_matmul(t, static_cast<const uint16_t *>(x) + (size_t)32 * t->cols, x_dtype,
                                       batch - 32, static_cast<char *>(y) + (size_t)32 * t->rows * ysz, y_dtype,
-                                      rt, ksplit, 0, variant, stream, err);
+                                      rt, ksplit, 0, variant, pdl, stream, err);
     }
     /* Fast path: K in units of spg superblocks, each inside one group. */
     int spg = 1;
@@ -815,8 +826,19 @@ slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x, slq_d
     const dim3 grid(bx, ksplit);
     if (fast) {
         void *args[] = {&a};
-        return slq_cuda_check(cudaLaunchKernel(fk.fn, grid, dim3(kFastWarps * 32), args, 0, stream),
-                              "slq_cuda_matmul: kernel launch", err);
+        cudaLaunchConfig_t cfg = {};
+        cudaLaunchAttribute attr[1];
+        cfg.gridDim = grid;
+        cfg.blockDim = dim3(kFastWarps * 32);
+        cfg.dynamicSmemBytes = 0;
+        cfg.stream = stream;
+        if (pdl) {
+            attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attr[0].val.programmaticStreamSerializationAllowed = 1;
+            cfg.attrs = attr;
+            cfg.numAttrs = 1;
+        }
+        return slq_cuda_check(cudaLaunchKernelExC(&cfg, fk.fn, args), "slq_cuda_matmul: kernel launch", err);
     }
     const int route = x_dtype == SLQ_BF16 ? EXACT_BF16
                       : !t->sz_half       ? EXACT_F16
@@ -855,5 +877,5 @@ extern "C" slq_status slq_cuda_matmul(slq_cuda_tensor *t, const void *x, slq_dty
     }
     return slq_cuda_launch_matmul(t, x, x_dtype, batch, y, y_dtype, (int)((flags >> 8) & 0xf),
                                   (int)((flags >> 12) & 0x1f), (flags & SLQ_CUDA_GENERIC) != 0,
-                                  (int)((flags >> 21) & 3), (cudaStream_t)stream, err);
+                                  (int)((flags >> 21) & 3), !(flags & SLQ_CUDA_NO_PDL), (cudaStream_t)stream, err);
 }

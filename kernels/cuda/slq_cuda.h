@@ -66,6 +66,11 @@ uint64_t slq_cuda_weight_bytes(const slq_cuda_tensor *t);
  * 17..64, else 2; ROW_TILES then counts units of that many tiles.  See
  * matmul.cu. */
 #define SLQ_CUDA_FAST_VARIANT(v) ((unsigned)(v) << 21)
+/* The 4-bit fast path is launched with programmatic dependent launch
+ * (sm_90): it may start while the stream's previous kernel runs, loads its
+ * first codes and scales, then waits for that kernel before reading x or
+ * writing.  This flag launches it plainly (before/after measurements). */
+#define SLQ_CUDA_NO_PDL (1u << 23)
 
 /* y (batch x rows, y_dtype F16/BF16/F32, device) = x (batch x cols, x_dtype
  * F16 or BF16, device, 16-byte aligned) times Wᵀ, 1 <= batch <= 64.  For a

@@ -51,10 +51,30 @@ slq_status slq_cuda_check(cudaError_t e, const char *what, slq_error *err);
 extern "C" slq_status slq_cuda_random_tensor(int rows, int cols, int bits, int group, uint64_t seed,
                                              float scale, slq_cuda_tensor **out, slq_error *err);
 
+/* Programmatic dependent launch (sm_90).  pdl_wait: wait for the grids this
+ * one depends on to complete and for their memory; pdl_trigger: let the
+ * stream's next kernel, if launched with programmatic stream
+ * serialization, start now (it still waits with pdl_wait before it reads
+ * what this kernel writes).  Both are no-ops without such a dependency. */
+#ifdef __CUDACC__
+__device__ __forceinline__ void pdl_wait()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+#endif
+
 /* Launch the fused kernel (matmul.cu). */
 slq_status slq_cuda_launch_matmul(const slq_cuda_tensor *t, const void *x,
                                   slq_dtype x_dtype, int batch, void *y,
-                                  slq_dtype y_dtype, int rt, int ksplit, int generic, int variant,
+                                  slq_dtype y_dtype, int rt, int ksplit, int generic, int variant, int pdl,
                                   cudaStream_t stream, slq_error *err);
 
 #endif

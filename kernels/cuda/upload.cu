@@ -258,6 +258,9 @@ extern "C" slq_status slq_cuda_random_tensor(int rows, int cols, int bits, int g
         k_random_words<<<1024, 256>>>(t->codes, t->codes_bytes / 4, seed);
         k_random_sz<<<256, 256>>>((__half2 *)t->sz, t->sz_bytes / 4, seed, scale, (float)(1 << (bits - 1)));
         st = slq_cuda_check(cudaGetLastError(), "random tensor kernels", err);
+        /* complete before the tensor is used from any stream (the fast
+         * matmul reads codes before its programmatic-dependency wait) */
+        if (!st) st = slq_cuda_check(cudaDeviceSynchronize(), "random tensor kernels", err);
     }
     if (!st) st = alloc_split_k(t, err);
     if (st) {
