@@ -143,7 +143,8 @@ __global__ void k_add_rmsnorm(float *x, const float *y, size_t ylo, const float 
                               size_t lo_off)
 {
     __shared__ float sh[32];
-    pdl_trigger(); /* the next matmul may start loading its weights */
+    pdl_trigger(); /* the next kernel may start (a matmul loads its first weights) */
+    pdl_wait();    /* launched with pdl_launch: the previous kernel's output */
     float *xr = x + (size_t)blockIdx.x * n;
     const size_t yb = (size_t)blockIdx.x * n;
     float ss = 0.f;
@@ -222,6 +223,8 @@ __global__ void k_rope_qkv(const float *yq, const float *yk, const float *yv, si
                            const int32_t *pos_dev, int split_qk, int split_v)
 {
     const int h = blockIdx.x, t = blockIdx.y, half = hd / 2, qd = nh * hd, kvd = nkv * hd;
+    pdl_trigger(); /* see k_add_rmsnorm */
+    pdl_wait();
     if (pos_dev) pos0 = *pos_dev; /* graph replay: the step's position */
     kc += (size_t)pos0 * kvd;     /* cache rows of positions pos0 .. pos0 + T - 1 */
     vc += (size_t)pos0 * kvd;
@@ -263,6 +266,7 @@ __global__ void __launch_bounds__(kAttnThreads) k_attention(const float *q, cons
     __shared__ float sh[32];
     __shared__ float4 red[kAttnThreads / 32][64]; /* per-warp value sums, hd <= 256 */
     pdl_trigger();                                /* see k_add_rmsnorm */
+    pdl_wait();
     if (pos_dev) pos0 = *pos_dev; /* graph replay: shared memory holds >= pos0 + 1 scores */
     const int h = blockIdx.x, t = blockIdx.y, g = h / (nh / nkv);
     const int qd = nh * hd, kvd = nkv * hd, valid = pos0 + t + 1;
@@ -349,6 +353,7 @@ __global__ void __launch_bounds__(kAttnThreads) k_attention(const float *q, cons
 __global__ void k_swiglu(const float *g, const float *u, __half *out, size_t n, size_t lo_off)
 {
     pdl_trigger(); /* see k_add_rmsnorm */
+    pdl_wait();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         const float x = lin_out(g, lo_off, i);
         put_act(out + i, lo_off, __fmul_rn(x / (1.0f + expf(-x)), lin_out(u, lo_off, i)));
@@ -668,6 +673,28 @@ slq_status ensure_act(slq_gpu_model *m, size_t T, slq_error *err)
     return SLQ_OK;
 }
 
+/* Launch kernel k on m->st with programmatic stream serialization (unless
+ * SLQ_CUDA_PDL=0): it may start before the previous kernel has finished, so
+ * k must call pdl_wait() before it touches memory (the norm, RoPE,
+ * attention and SwiGLU kernels do so at their start). */
+template <typename... KArgs, typename... Args>
+void pdl_launch(slq_gpu_model *m, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, Args... args)
+{
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = m->st;
+    if (!(m->mm_flags & SLQ_CUDA_NO_PDL)) {
+        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+    }
+    (void)cudaLaunchKernelEx(&cfg, k, static_cast<KArgs>(args)...); /* errors: launched() */
+}
+
 /* Y = X W^T (+ b on the hi rows), X = T hi rows (+ T lo rows when split) of
  * binary16, Y their float32 products (T or 2T rows of `rows`); consumers
  * add the lo rows' products (lin_out). */
@@ -712,8 +739,8 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, const i
     slq_status s;
     const size_t lo = m->split ? 1 : 0; /* lo rows follow the T hi rows */
     /* x += y (the previous layer's down_proj output), h = norm(x) */
-    k_add_rmsnorm<__half><<<(int)T, kNormThreads, 0, m->st>>>(m->x, add_y ? m->y : nullptr, lo * T * H, L.in_norm,
-                                                               m->hh, H, eps, lo * T * H);
+    pdl_launch(m, k_add_rmsnorm<__half>, dim3((unsigned)T), dim3(kNormThreads), 0, m->x, add_y ? m->y : nullptr,
+               lo * T * H, L.in_norm, m->hh, H, eps, lo * T * H);
     if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.q, m->hh, T, m->qf, err)) ||
         (s = run_linear(m, L.k, m->hh, T, m->yk, err)) || (s = run_linear(m, L.v, m->hh, T, m->yv, err)))
         return s;
@@ -729,19 +756,18 @@ slq_status run_layer(slq_gpu_model *m, size_t li, size_t T, size_t pos0, const i
         split_qk = 0;
     }
     const dim3 rg(nh + nkv, (unsigned)T);
-    k_rope_qkv<<<rg, hd / 2 < 1024 ? hd / 2 : 1024, 0, m->st>>>(m->qf, m->yk, m->yv, T, m->qr, L.kc, L.vc, nh, nkv,
-                                                                 hd, m->inv_freq, (int)pos0, pos_dev, split_qk,
-                                                                 m->split);
+    pdl_launch(m, k_rope_qkv, rg, dim3(hd / 2 < 1024 ? hd / 2 : 1024), 0, m->qf, m->yk, m->yv, T, m->qr, L.kc,
+               L.vc, nh, nkv, hd, m->inv_freq, (int)pos0, pos_dev, split_qk, m->split);
     const dim3 ag(nh, (unsigned)T);
-    k_attention<<<ag, kAttnThreads, smem_pos * sizeof(float), m->st>>>(
-        m->qr, L.kc, L.vc, m->hh, lo * T * qd, (int)pos0, pos_dev, nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
+    pdl_launch(m, k_attention, ag, dim3(kAttnThreads), smem_pos * sizeof(float), m->qr, L.kc, L.vc, m->hh,
+               lo * T * qd, (int)pos0, pos_dev, nh, nkv, hd, (float)(1.0 / sqrt((double)hd)));
     if ((s = launched("attention kernels", err)) || (s = run_linear(m, L.o, m->hh, T, m->y, err))) return s;
-    k_add_rmsnorm<__half><<<(int)T, kNormThreads, 0, m->st>>>(m->x, m->y, lo * T * H, L.post_norm, m->hh, H, eps,
-                                                               lo * T * H);
+    pdl_launch(m, k_add_rmsnorm<__half>, dim3((unsigned)T), dim3(kNormThreads), 0, m->x, m->y, lo * T * H,
+               L.post_norm, m->hh, H, eps, lo * T * H);
     if ((s = launched("rmsnorm kernel", err)) || (s = run_linear(m, L.gate, m->hh, T, m->g, err)) ||
         (s = run_linear(m, L.up, m->hh, T, m->u, err)))
         return s;
-    k_swiglu<<<grid_for(T * Im), 256, 0, m->st>>>(m->g, m->u, m->hh, T * Im, lo * T * Im);
+    pdl_launch(m, k_swiglu, dim3(grid_for(T * Im)), dim3(256), 0, m->g, m->u, m->hh, T * Im, lo * T * Im);
     if ((s = launched("swiglu kernel", err))) return s;
     return run_linear(m, L.down, m->hh, T, m->y, err); /* added to x by the next norm */
 }
@@ -766,9 +792,9 @@ slq_status enqueue_forward(slq_gpu_model *m, const int32_t *tok, size_t n, size_
         if ((s = launched("add kernel", err))) return s;
     }
     if (with_logits) {
-        k_add_rmsnorm<__half><<<(int)T, kNormThreads, 0, m->st>>>(m->x + first * H, m->y + first * H,
-                                                                   m->split ? n * H : 0, m->final_norm, m->hh, H,
-                                                                   (float)c->rms_norm_eps, m->split ? T * H : 0);
+        pdl_launch(m, k_add_rmsnorm<__half>, dim3((unsigned)T), dim3(kNormThreads), 0, m->x + first * H,
+                   m->y + first * H, m->split ? n * H : 0, m->final_norm, m->hh, H, (float)c->rms_norm_eps,
+                   m->split ? T * H : 0);
         if ((s = launched("final norm kernel", err)) || (s = run_linear(m, m->lm_head, m->hh, T, m->logits, err)))
             return s;
         if (m->split) {

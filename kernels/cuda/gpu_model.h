@@ -30,8 +30,10 @@
  * position are read from device memory), which removes the CPU cost of
  * ~12 kernel launches per layer; SLQ_CUDA_GRAPHS=0 in the environment at
  * open time runs them as separate launches, as longer calls always do.
- * Packed matmuls use programmatic dependent launch (slq_cuda.h,
- * SLQ_CUDA_NO_PDL); SLQ_CUDA_PDL=0 at open time turns it off.
+ * Packed matmuls (slq_cuda.h, SLQ_CUDA_NO_PDL) and the norm, RoPE,
+ * attention and SwiGLU kernels use programmatic dependent launch (each may
+ * start while the previous kernel finishes); SLQ_CUDA_PDL=0 at open time
+ * turns it off.
  *
  * Limits: max_context (default min(max_position_embeddings, 4096)) at most
  * 32768 positions; sliding-window models are refused past the window like the
