@@ -193,6 +193,8 @@ typedef struct tinfo {
     double *err;              /* per candidate, relative squared error (NAN: not measured) */
     double alpha, kl;
     int have_alpha;
+    cJSON *file_errors;       /* the --sensitivity file's "errors" of this tensor: entries of
+                                 other candidate sets are written back unchanged */
     size_t layer;
     const char *linear;
     /* DP view: usable options only */
@@ -356,6 +358,7 @@ static int load_file(actx *x)
                 t->have_alpha = 1;
             }
             cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "errors");
+            if (cJSON_IsObject(er) && !t->file_errors) t->file_errors = cJSON_Duplicate(er, 1);
             for (cJSON *p = er ? er->child : NULL; p; p = p->next)
                 for (size_t k = 0; k < x->nc; k++)
                     if (cJSON_IsNumber(p) && !strcmp(p->string, x->c[k].key))
@@ -402,9 +405,16 @@ static int save_file(actx *x)
             cJSON_AddNumberToObject(e, "alpha", t->alpha);
             if (isfinite(t->kl)) cJSON_AddNumberToObject(e, "kl", t->kl);
         }
-        cJSON *er = cJSON_AddObjectToObject(e, "errors");
-        for (size_t k = 0; k < x->nc; k++)
-            if (isfinite(t->err[k])) cJSON_AddNumberToObject(er, x->c[k].key, t->err[k]);
+        cJSON *er = t->file_errors ? t->file_errors : cJSON_CreateObject();
+        t->file_errors = NULL;
+        cJSON_AddItemToObject(e, "errors", er);
+        for (size_t k = 0; k < x->nc; k++) {
+            if (!isfinite(t->err[k])) continue;
+            cJSON *v = cJSON_CreateNumber(t->err[k]);
+            if (cJSON_GetObjectItemCaseSensitive(er, x->c[k].key))
+                cJSON_ReplaceItemInObjectCaseSensitive(er, x->c[k].key, v);
+            else cJSON_AddItemToObject(er, x->c[k].key, v);
+        }
         cJSON_AddItemToArray(ts, e);
     }
     char *txt = cJSON_Print(root);
@@ -997,6 +1007,7 @@ static void free_ctx(actx *x)
         free(x->t[i].opt);
         free(x->t[i].ocost);
         free(x->t[i].oloss);
+        cJSON_Delete(x->t[i].file_errors);
     }
     free(x->t);
     free(x->c);
