@@ -437,17 +437,59 @@ static int save_file(actx *x)
 
 /* ------------------------------------------------------------ temporary models */
 
-/* Write the input with decisions d (quantized or dense) to path. */
+/* A block linear of a temporary model quantized inside the sequential
+ * calibration run (with its Hessian, which GPTQ-family methods use): the
+ * decoded weights go back in deq, so later blocks see the quantized outputs. */
+typedef struct wm_ctx {
+    actx *x;
+    const sc_decision *d;
+    slq_writer *w;
+} wm_ctx;
+
+static int wm_emit(void *ctx, size_t i, const float *wt, const double *H, uint64_t ntok,
+                   float *deq)
+{
+    wm_ctx *c = ctx;
+    const sc_in_tensor *t = sc_input_at(c->x->in, i);
+    slq_qstats st = {H, ntok};
+    slq_qtensor q;
+    slq_error err;
+    if (slq_quantize(t->name, t->ndim, t->shape, wt, &st, &c->d[i].q, c->x->o->threads, &q, &err))
+        return sc_die("%s", err.msg);
+    slq_status s = slq_qtensor_decode(&q, deq, &err);
+    if (!s) s = slq_writer_add(c->w, &q.info, (const void *const *)q.sections, &err);
+    slq_qtensor_free(&q);
+    return s ? sc_die("%s", err.msg) : 0;
+}
+
+/* Write the input with decisions d (quantized or dense) to path, as
+ * slqconv's conversion would write it. */
 static int write_model(actx *x, const sc_decision *d, const char *path)
 {
     sc_input *in = x->in;
     slq_error err;
     slq_writer_options wo = {0};
     slq_writer *w;
-    if (slq_writer_open(path, &wo, &w, &err)) return sc_die("%s", err.msg);
+    size_t n = sc_input_count(in);
+    int *flags = calloc(n ? n : 1, sizeof *flags), any = 0;
+    if (!flags) return sc_die("out of memory");
+    if (slq_writer_open(path, &wo, &w, &err)) {
+        free(flags);
+        return sc_die("%s", err.msg);
+    }
     int rc = 0;
-    for (size_t i = 0; i < sc_input_count(in) && !rc; i++) {
+    /* as slqconv's conversion: when a GPTQ-family tensor is present every
+     * quantized block linear is quantized in the sequential calibration run,
+     * so that later blocks see the quantized outputs of all earlier ones */
+    for (size_t i = 0; i < n; i++) any |= d[i].quantize && slq_qmethod_needs_hessian(d[i].q.method);
+    for (size_t i = 0; i < n && !rc; i++) {
         const sc_in_tensor *t = sc_input_at(in, i);
+        size_t layer;
+        int which;
+        if (any && d[i].quantize && sc_calib_block_linear(t->name, &layer, &which)) {
+            flags[i] = 1;
+            continue;
+        }
         if (d[i].quantize) {
             float *f = malloc(t->numel * sizeof *f);
             slq_qtensor q;
@@ -479,6 +521,14 @@ static int write_model(actx *x, const sc_decision *d, const char *path)
         if (slq_writer_add(w, &info, sections, &err)) rc = sc_die("%s", err.msg);
         free(buf);
     }
+    if (!rc && any) {
+        wm_ctx c = {x, d, w};
+        sc_calib_info ci;
+        memset(&ci, 0, sizeof ci);
+        rc = sc_calib_run(&x->o->calib, in, flags, 0, wm_emit, &c, &ci);
+        sc_calib_info_free(&ci);
+    }
+    free(flags);
     for (size_t i = 0; i < sc_input_file_count(in) && !rc; i++) {
         const sc_in_file *f = sc_input_file_at(in, i);
         if (slq_writer_add_file(w, f->name, f->data, f->len, &err)) rc = sc_die("%s", err.msg);

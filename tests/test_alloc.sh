@@ -234,6 +234,19 @@ $CONV --json $COMMON $HC --sensitivity "$T/s.json" --target-bits 3.5 \
     fail "hessian write: $(cat "$T/h.err")"
 $H roundtrip "$T/h.slq" "$T/h.json" >"$T/hrt.txt" || fail "hessian round trip: $(cat "$T/hrt.txt")"
 grep -q '"method":"gptq"' "$T/h.json" || fail "no tensor allocated to GPTQ"
+# (d) --target-ear with GPTQ candidates: each probe is written as the
+#    conversion writes it (sequential calibration), so the calibration EAR
+#    it reports is what slqverify measures on the output file.
+$CONV --json $COMMON $HC --sensitivity "$T/s.json" --target-ear 0.97 --alloc-methods rtn,gptq \
+    "$M" "$T/he.slq" >"$T/he.json" 2>"$T/he.err" || fail "hessian target-ear: $(cat "$T/he.err")"
+cear=$(jget calib_ear "$T/he.json")
+le 0.97 "$cear" || fail "hessian target-ear: calibration EAR $cear < 0.97"
+$VER --ear --json --ref "$M" "$T/he.slq" --text "$TXT" --ctx 64 --max-tokens 128 >"$T/hev.json" \
+    2>/dev/null || fail "slqverify hessian target-ear output"
+grep -q '"method":"gptq"' "$T/he.json" || fail "hessian target-ear: no tensor allocated to GPTQ"
+vear=$(jget ear "$T/hev.json")
+close "$cear" "$vear" 1e-9 || fail "hessian target-ear: calibration EAR $cear vs slqverify $vear"
+echo "hessian target-ear 0.97: $(jget final_bits "$T/he.json") bits, calibration EAR $cear = slqverify $vear"
 
 [ "$fails" -eq 0 ] && echo "test_alloc: all passed"
 exit $((fails > 0))
