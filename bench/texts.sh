@@ -6,6 +6,11 @@
 #   OUTDIR/calib.txt  calibration: software licenses (base-files, always present)
 #   OUTDIR/eval.txt   evaluation: English prose and quotations from the
 #                     `fortunes` package (apt-get install fortunes)
+#   OUTDIR/calib_prose.txt  calibration in the evaluation's genre: other
+#                     fortune files (work, politics, art, law), without any
+#                     entry that also occurs in the evaluation files
+# GPTQ calibrated on licenses keeps little of its gain on prose
+# (bench/results/smollm2_issue7.md, "calibration domain"), hence the second set.
 # Exits 77 (skip) when the fortunes data is missing, 1 on other errors.
 set -eu
 out=${1:?usage: texts.sh OUTDIR}
@@ -23,6 +28,16 @@ if [ ! -r "$fort/literature" ]; then
   exit 77
 fi
 # Fortune files separate entries with lines holding a single '%'.
-cat "$fort/literature" "$fort/wisdom" "$fort/education" "$fort/science" "$fort/people" \
-  | grep -v '^%$' > "$out/eval.txt.tmp"
+evalf="$fort/literature $fort/wisdom $fort/education $fort/science $fort/people"
+cat $evalf | grep -v '^%$' > "$out/eval.txt.tmp"
 mv "$out/eval.txt.tmp" "$out/eval.txt"
+# Entries (joined lines) of the evaluation files first, then the calibration
+# files' entries that are not among them.
+awk -v n=5 '
+  function flush() { if (e != "") { if (ev) seen[e] = 1; else if (!(e in seen)) printf "%s", e } e = "" }
+  FNR == 1 { flush(); f++; ev = f <= n }
+  /^%$/ { flush(); next }
+  { e = e $0 "\n" }
+  END { flush() }' $evalf "$fort/work" "$fort/politics" "$fort/art" "$fort/law" \
+  > "$out/calib_prose.txt.tmp"
+mv "$out/calib_prose.txt.tmp" "$out/calib_prose.txt"

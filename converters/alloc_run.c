@@ -193,6 +193,8 @@ typedef struct tinfo {
     double *err;              /* per candidate, relative squared error (NAN: not measured) */
     double alpha, kl;
     int have_alpha;
+    cJSON *file_errors;       /* the --sensitivity file's "errors" of this tensor: entries of
+                                 other candidate sets are written back unchanged */
     size_t layer;
     const char *linear;
     /* DP view: usable options only */
@@ -356,6 +358,7 @@ static int load_file(actx *x)
                 t->have_alpha = 1;
             }
             cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "errors");
+            if (cJSON_IsObject(er) && !t->file_errors) t->file_errors = cJSON_Duplicate(er, 1);
             for (cJSON *p = er ? er->child : NULL; p; p = p->next)
                 for (size_t k = 0; k < x->nc; k++)
                     if (cJSON_IsNumber(p) && !strcmp(p->string, x->c[k].key))
@@ -402,9 +405,16 @@ static int save_file(actx *x)
             cJSON_AddNumberToObject(e, "alpha", t->alpha);
             if (isfinite(t->kl)) cJSON_AddNumberToObject(e, "kl", t->kl);
         }
-        cJSON *er = cJSON_AddObjectToObject(e, "errors");
-        for (size_t k = 0; k < x->nc; k++)
-            if (isfinite(t->err[k])) cJSON_AddNumberToObject(er, x->c[k].key, t->err[k]);
+        cJSON *er = t->file_errors ? t->file_errors : cJSON_CreateObject();
+        t->file_errors = NULL;
+        cJSON_AddItemToObject(e, "errors", er);
+        for (size_t k = 0; k < x->nc; k++) {
+            if (!isfinite(t->err[k])) continue;
+            cJSON *v = cJSON_CreateNumber(t->err[k]);
+            if (cJSON_GetObjectItemCaseSensitive(er, x->c[k].key))
+                cJSON_ReplaceItemInObjectCaseSensitive(er, x->c[k].key, v);
+            else cJSON_AddItemToObject(er, x->c[k].key, v);
+        }
         cJSON_AddItemToArray(ts, e);
     }
     char *txt = cJSON_Print(root);
@@ -427,17 +437,59 @@ static int save_file(actx *x)
 
 /* ------------------------------------------------------------ temporary models */
 
-/* Write the input with decisions d (quantized or dense) to path. */
+/* A block linear of a temporary model quantized inside the sequential
+ * calibration run (with its Hessian, which GPTQ-family methods use): the
+ * decoded weights go back in deq, so later blocks see the quantized outputs. */
+typedef struct wm_ctx {
+    actx *x;
+    const sc_decision *d;
+    slq_writer *w;
+} wm_ctx;
+
+static int wm_emit(void *ctx, size_t i, const float *wt, const double *H, uint64_t ntok,
+                   float *deq)
+{
+    wm_ctx *c = ctx;
+    const sc_in_tensor *t = sc_input_at(c->x->in, i);
+    slq_qstats st = {H, ntok};
+    slq_qtensor q;
+    slq_error err;
+    if (slq_quantize(t->name, t->ndim, t->shape, wt, &st, &c->d[i].q, c->x->o->threads, &q, &err))
+        return sc_die("%s", err.msg);
+    slq_status s = slq_qtensor_decode(&q, deq, &err);
+    if (!s) s = slq_writer_add(c->w, &q.info, (const void *const *)q.sections, &err);
+    slq_qtensor_free(&q);
+    return s ? sc_die("%s", err.msg) : 0;
+}
+
+/* Write the input with decisions d (quantized or dense) to path, as
+ * slqconv's conversion would write it. */
 static int write_model(actx *x, const sc_decision *d, const char *path)
 {
     sc_input *in = x->in;
     slq_error err;
     slq_writer_options wo = {0};
     slq_writer *w;
-    if (slq_writer_open(path, &wo, &w, &err)) return sc_die("%s", err.msg);
+    size_t n = sc_input_count(in);
+    int *flags = calloc(n ? n : 1, sizeof *flags), any = 0;
+    if (!flags) return sc_die("out of memory");
+    if (slq_writer_open(path, &wo, &w, &err)) {
+        free(flags);
+        return sc_die("%s", err.msg);
+    }
     int rc = 0;
-    for (size_t i = 0; i < sc_input_count(in) && !rc; i++) {
+    /* as slqconv's conversion: when a GPTQ-family tensor is present every
+     * quantized block linear is quantized in the sequential calibration run,
+     * so that later blocks see the quantized outputs of all earlier ones */
+    for (size_t i = 0; i < n; i++) any |= d[i].quantize && slq_qmethod_needs_hessian(d[i].q.method);
+    for (size_t i = 0; i < n && !rc; i++) {
         const sc_in_tensor *t = sc_input_at(in, i);
+        size_t layer;
+        int which;
+        if (any && d[i].quantize && sc_calib_block_linear(t->name, &layer, &which)) {
+            flags[i] = 1;
+            continue;
+        }
         if (d[i].quantize) {
             float *f = malloc(t->numel * sizeof *f);
             slq_qtensor q;
@@ -469,6 +521,14 @@ static int write_model(actx *x, const sc_decision *d, const char *path)
         if (slq_writer_add(w, &info, sections, &err)) rc = sc_die("%s", err.msg);
         free(buf);
     }
+    if (!rc && any) {
+        wm_ctx c = {x, d, w};
+        sc_calib_info ci;
+        memset(&ci, 0, sizeof ci);
+        rc = sc_calib_run(&x->o->calib, in, flags, 0, wm_emit, &c, &ci);
+        sc_calib_info_free(&ci);
+    }
+    free(flags);
     for (size_t i = 0; i < sc_input_file_count(in) && !rc; i++) {
         const sc_in_file *f = sc_input_file_at(in, i);
         if (slq_writer_add_file(w, f->name, f->data, f->len, &err)) rc = sc_die("%s", err.msg);
@@ -997,6 +1057,7 @@ static void free_ctx(actx *x)
         free(x->t[i].opt);
         free(x->t[i].ocost);
         free(x->t[i].oloss);
+        cJSON_Delete(x->t[i].file_errors);
     }
     free(x->t);
     free(x->c);

@@ -182,6 +182,13 @@ nm=$(grep -o '"tensors":\[.*' "$T/sup.json" | grep -o '"method":"[^"]*","rotate"
 # the file was rewritten with new errors, alpha read from it: its estimator
 # record (calibration text, windows, positions) is kept
 grep -q '"positions":' "$T/s.json" || fail "the sensitivity file lost its estimator record"
+# a run with another candidate set measures its new errors and keeps the
+# entries of every other set (here the rtn+hadamard key above)
+$CONV --quiet --dry-run $COMMON --sensitivity "$T/s.json" --target-bits 4.5 --alloc-methods rtn \
+    --alloc-groups 256 "$M" >/dev/null 2>"$T/g256.err" || fail "g256 run: $(cat "$T/g256.err")"
+grep -q 'group_size\\":256' "$T/s.json" || fail "the g256 errors were not added to the file"
+grep -qF "$(echo "$key" | sed 's/^"//; s/"$//')" "$T/s.json" ||
+    fail "the sensitivity file lost the errors of another candidate set"
 
 # 10. GPTQ-family candidates: errors weighted by the calibration Hessian
 #    (tr(E H E^T) cols / (||W||^2 tr H)).  (a) The superset property again
@@ -212,7 +219,9 @@ for m in rtn gptq; do
 done
 ore() { grep -o "\"name\":\"$Q0\"[^}]*" "$1" | grep -o '"out_rel_error":[^,}]*' | sed 's/.*://'; }
 orr=$(ore "$T/crtn.json") org=$(ore "$T/cgptq.json")
-cerr() { awk -v n="\"$Q0\"" -v k="$1" 'index($0, n) { cur = 1 } cur && index($0, k) {
+# the Hessian-weighted entries ("H(...)|recipe"); the file also keeps the
+# plain weight errors of the same recipes from the runs above
+cerr() { awk -v n="\"$Q0\"" -v k="$1" 'index($0, n) { cur = 1 } cur && index($0, "\"H(") && index($0, k) {
     sub(/.*: */, ""); sub(/,$/, ""); print; exit }' "$T/s.json"; }
 cr=$(cerr '\\"method\\":\\"rtn\\",\\"bits\\":4,\\"group_size\\":128,')
 cg=$(cerr '\\"method\\":\\"gptq\\",\\"bits\\":4,\\"group_size\\":128,')
@@ -225,6 +234,19 @@ $CONV --json $COMMON $HC --sensitivity "$T/s.json" --target-bits 3.5 \
     fail "hessian write: $(cat "$T/h.err")"
 $H roundtrip "$T/h.slq" "$T/h.json" >"$T/hrt.txt" || fail "hessian round trip: $(cat "$T/hrt.txt")"
 grep -q '"method":"gptq"' "$T/h.json" || fail "no tensor allocated to GPTQ"
+# (d) --target-ear with GPTQ candidates: each probe is written as the
+#    conversion writes it (sequential calibration), so the calibration EAR
+#    it reports is what slqverify measures on the output file.
+$CONV --json $COMMON $HC --sensitivity "$T/s.json" --target-ear 0.97 --alloc-methods rtn,gptq \
+    "$M" "$T/he.slq" >"$T/he.json" 2>"$T/he.err" || fail "hessian target-ear: $(cat "$T/he.err")"
+cear=$(jget calib_ear "$T/he.json")
+le 0.97 "$cear" || fail "hessian target-ear: calibration EAR $cear < 0.97"
+$VER --ear --json --ref "$M" "$T/he.slq" --text "$TXT" --ctx 64 --max-tokens 128 >"$T/hev.json" \
+    2>/dev/null || fail "slqverify hessian target-ear output"
+grep -q '"method":"gptq"' "$T/he.json" || fail "hessian target-ear: no tensor allocated to GPTQ"
+vear=$(jget ear "$T/hev.json")
+close "$cear" "$vear" 1e-9 || fail "hessian target-ear: calibration EAR $cear vs slqverify $vear"
+echo "hessian target-ear 0.97: $(jget final_bits "$T/he.json") bits, calibration EAR $cear = slqverify $vear"
 
 [ "$fails" -eq 0 ] && echo "test_alloc: all passed"
 exit $((fails > 0))
