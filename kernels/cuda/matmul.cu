@@ -410,6 +410,18 @@ __device__ __forceinline__ uint32_t and_or(uint32_t w, uint32_t m, uint32_t c)
     return r;
 }
 
+/* The A fragment of one k-step from one code word (see "decode" in
+ * PERF-NOTES.md v3): exact integers q - z of rows r0 (af[0], af[2]) and
+ * 16 (q - z) of rows r0 + 8 (af[1], af[3]). */
+__device__ __forceinline__ void fast4_frag(uint32_t w, __half2 zz0, __half2 zz16, uint32_t (&af)[4])
+{
+    af[0] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
+    af[1] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
+    w >>= 8;
+    af[2] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
+    af[3] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
+}
+
 /* Programmatic dependent launch (sm_90; pdl_wait / pdl_trigger in
  * slq_cuda_internal.h): the fast kernel is launched with programmatic stream
  * serialization, so it may start while the previous kernel of the stream
@@ -424,13 +436,8 @@ __device__ __forceinline__ void fast4_sb(const uint4 &cw, const uint4 (&x)[NT][2
     const uint32_t wv[4] = {cw.x, cw.y, cw.z, cw.w};
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
-        uint32_t w = wv[kk];
         uint32_t af[4];
-        af[0] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
-        af[1] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
-        w >>= 8;
-        af[2] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
-        af[3] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
+        fast4_frag(wv[kk], zz0, zz16, af);
 #pragma unroll
         for (int nt = 0; nt < NT; nt++)
             mma16816<FAST_SA>(part[nt], af, xword(x[nt], 2 * kk), xword(x[nt], 2 * kk + 1));
@@ -447,13 +454,8 @@ __device__ __forceinline__ void fast4_half(const uint4 &cw, const uint4 (&xh)[NT
     const uint32_t wv[4] = {cw.x, cw.y, cw.z, cw.w};
 #pragma unroll
     for (int k2 = 0; k2 < 2; k2++) {
-        uint32_t w = wv[2 * H + k2];
         uint32_t af[4];
-        af[0] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
-        af[1] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
-        w >>= 8;
-        af[2] = h2_bits(__hsub2(bits_h2(and_or(w, 0x000f000fu, 0x64006400u)), zz0));
-        af[3] = h2_bits(__hsub2(bits_h2(and_or(w, 0x00f000f0u, 0x64006400u)), zz16));
+        fast4_frag(wv[2 * H + k2], zz0, zz16, af);
 #pragma unroll
         for (int nt = 0; nt < NT; nt++)
             mma16816<FAST_SA>(part[nt], af, k2 ? xh[nt].z : xh[nt].x, k2 ? xh[nt].w : xh[nt].y);
