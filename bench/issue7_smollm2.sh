@@ -129,12 +129,6 @@ if [ "$STAGE" = all ] || [ "$STAGE" = prose ]; then
     # step is a calibrated conversion)
     [ -f "$W/ear99ghp.slq" ] || $B/slqconv --target-ear 0.99 $PC $PS $HAL "$G" \
         "$W/ear99ghp.slq" >"$W/ear99ghp.txt"
-    # the {rtn, gptq} allocation without 2-bit candidates
-    [ -f "$W/smol.sens.prose2.json" ] || cp "$W/smol.sens.prose.json" "$W/smol.sens.prose2.json"
-    [ -f "$W/allocgptqp3.160807b36.slq" ] || $B/slqconv --target-bits 3.160807 $PC \
-        --sensitivity "$W/smol.sens.prose2.json" --no-clip-search --alloc-methods rtn,gptq \
-        --alloc-bits 3-6 --alloc-groups 128 "$G" "$W/allocgptqp3.160807b36.slq" \
-        >"$W/allocgptqp3.160807b36.txt"
 fi
 
 # where GPTQ's gain goes: EAR/KL of the license-calibrated files on the
@@ -164,7 +158,7 @@ if [ "$STAGE" = all ] || [ "$STAGE" = table ]; then
         allocgh3.160807 allocgh3.25 allocgh4.0 allocgh4.169271 \
         gptqp3 gptqhadp3 allocgptqp3.160807 allocghp3.160807 allocghp3.25 \
         gptqp4 gptqhadp4 allocgptqp4.169271 allocghp4.0 allocghp4.169271 \
-        allocghp4.5 allocghp5.0 allocghp6.0 gptqhadp6 gptqhadp8 ear99ghp allocgptqp3.160807b36; do
+        allocghp4.5 allocghp5.0 allocghp6.0 gptqhadp6 gptqhadp8 ear99ghp; do
         [ -f "$W/$f.slq" ] || continue
         bits=$($B/slqinfo --json "$W/$f.slq" | tr -d '\n' |
             sed -n 's/.*"quantized_bits_per_param": \([0-9.]*\).*/\1/p')
