@@ -28,8 +28,6 @@
  *    their own group's grid.  The stored format needs no permutation.
  * Dead inputs (H_cc = 0) get H_cc = 1 and w_c = 0 before anything else.
  */
-#include <cblas.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,27 +37,15 @@
 
 typedef struct job {
     uint64_t rows, cols, gpr, G, i1, bw;
+    unsigned threads;
     const slq_qrecipe *r;
     const uint64_t *perm;   /* NULL: natural order */
     const float *u;         /* U, cols x cols */
     float *W;               /* working weights in perm order */
     float *B, *E;           /* the block's values and scaled errors, rows x bw */
     slq_cq *out;
-    pthread_mutex_t lock;
-    int fail;               /* 1: a scale overflows its dtype, 2: out of memory */
-    uint64_t fail_row, fail_col;
+    slq_lazy_fail fail;
 } job;
-
-static void set_fail(job *j, int why, uint64_t row, uint64_t col)
-{
-    pthread_mutex_lock(&j->lock);
-    if (!j->fail || row < j->fail_row) {
-        j->fail = why;
-        j->fail_row = row;
-        j->fail_col = col;
-    }
-    pthread_mutex_unlock(&j->lock);
-}
 
 static void block_rows(void *arg, uint64_t r0, uint64_t r1)
 {
@@ -68,7 +54,7 @@ static void block_rows(void *arg, uint64_t r0, uint64_t r1)
     const uint64_t cols = j->cols, bw = j->bw;
     uint8_t *scratch = NULL;
     if (!j->perm && !(scratch = malloc(j->G))) {
-        set_fail(j, 2, r0, 0);
+        slq_lazy_fail_set(&j->fail, 2, r0, 0);
         return;
     }
     for (uint64_t r = r0; r < r1; r++) {
@@ -81,7 +67,7 @@ static void block_rows(void *arg, uint64_t r0, uint64_t r1)
                 slq_rtn_group res;
                 size_t bad = 0;
                 if (slq_rtn_quantize_group(src, gl, j->r, scratch, &res, &bad) != SLQ_RTN_OK) {
-                    set_fail(j, 1, r, oc + bad);
+                    slq_lazy_fail_set(&j->fail, 1, r, oc + bad);
                     free(scratch);
                     return;
                 }
@@ -110,7 +96,7 @@ static void static_grids(void *arg, uint64_t r0, uint64_t r1)
     uint8_t *scratch = malloc(j->G);
     float *row = malloc(j->cols * sizeof *row);
     if (!scratch || !row) {
-        set_fail(j, 2, r0, 0);
+        slq_lazy_fail_set(&j->fail, 2, r0, 0);
         free(scratch);
         free(row);
         return;
@@ -122,7 +108,7 @@ static void static_grids(void *arg, uint64_t r0, uint64_t r1)
             slq_rtn_group res;
             size_t bad = 0;
             if (slq_rtn_quantize_group(row + c0, gl, j->r, scratch, &res, &bad) != SLQ_RTN_OK) {
-                set_fail(j, 1, r, c0 + bad);
+                slq_lazy_fail_set(&j->fail, 1, r, c0 + bad);
                 break;
             }
             j->out->scales[r * j->gpr + g] = res.scale;
@@ -141,6 +127,14 @@ static int cmp_pairs(const void *a, const void *b)
     return x[1] < y[1] ? -1 : x[1] > y[1];
 }
 
+static void run_block(void *ctx, uint64_t i1, uint64_t bw)
+{
+    job *j = ctx;
+    j->i1 = i1;
+    j->bw = bw;
+    slq_parallel_rows(j->rows, j->threads, block_rows, j);
+}
+
 slq_status slq_gptq_run(const float *W, uint64_t rows, uint64_t cols, const double *H,
                         const slq_qrecipe *r, unsigned threads, slq_cq *out, char *msg,
                         size_t msglen)
@@ -153,6 +147,7 @@ slq_status slq_gptq_run(const float *W, uint64_t rows, uint64_t cols, const doub
     j.G = r->group_size ? r->group_size : cols;
     j.gpr = (cols + j.G - 1) / j.G;
     j.r = r;
+    j.threads = threads;
     j.out = out;
     uint64_t *perm = NULL;
     slq_hinv hi;
@@ -196,32 +191,10 @@ slq_status slq_gptq_run(const float *W, uint64_t rows, uint64_t cols, const doub
     for (uint64_t i = 0; i < rows; i++)
         for (uint64_t c = 0; c < cols; c++)
             j.W[i * cols + c] = hi.dead[c] ? 0.0f : W[i * cols + (perm ? perm[c] : c)];
-    pthread_mutex_init(&j.lock, NULL);
+    slq_lazy_fail_init(&j.fail);
     if (perm) slq_parallel_rows(rows, threads, static_grids, &j);
-    for (uint64_t i1 = 0; i1 < cols && !j.fail; i1 += bs) {
-        uint64_t bw = cols - i1 < bs ? cols - i1 : bs, i2 = i1 + bw;
-        j.i1 = i1;
-        j.bw = bw;
-        for (uint64_t i = 0; i < rows; i++)
-            memcpy(j.B + i * bw, j.W + i * cols + i1, bw * sizeof *j.B);
-        slq_parallel_rows(rows, threads, block_rows, &j);
-        if (i2 < cols && rows)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(cols - i2),
-                        (int)bw, -1.0f, j.E, (int)bw, j.u + i1 * cols + i2, (int)cols, 1.0f,
-                        j.W + i2, (int)cols);
-    }
-    pthread_mutex_destroy(&j.lock);
-    if (j.fail == 2) {
-        snprintf(msg, msglen, "out of memory");
-        st = SLQ_E_NOMEM;
-    } else if (j.fail) {
-        snprintf(msg, msglen,
-                 "row %llu, group at column %llu: weights too large for %s scales (use "
-                 "--scale-dtype bf16 or f32)",
-                 (unsigned long long)j.fail_row, (unsigned long long)j.fail_col,
-                 slq_dtype_name(r->scale_dtype));
-        st = SLQ_E_ARG;
-    }
+    st = slq_lazy_blocks(rows, cols, bs, j.W, j.B, j.E, j.u, &j.fail, run_block, &j,
+                         r->scale_dtype, msg, msglen);
 done:
     free(j.W);
     free(j.B);

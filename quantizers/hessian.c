@@ -191,3 +191,50 @@ void slq_parallel_rows(uint64_t rows, unsigned threads,
         else run_slice(&s[t]); /* could not start a thread: do its slice here */
     }
 }
+
+void slq_lazy_fail_init(slq_lazy_fail *f)
+{
+    memset(f, 0, sizeof *f);
+    pthread_mutex_init(&f->lock, NULL);
+}
+
+void slq_lazy_fail_set(slq_lazy_fail *f, int why, uint64_t row, uint64_t col)
+{
+    pthread_mutex_lock(&f->lock);
+    if (!f->why || row < f->row) {
+        f->why = why;
+        f->row = row;
+        f->col = col;
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+slq_status slq_lazy_blocks(uint64_t rows, uint64_t cols, uint64_t bs, float *W, float *B,
+                           const float *E, const float *U, slq_lazy_fail *f,
+                           void (*block)(void *ctx, uint64_t i1, uint64_t bw), void *ctx,
+                           slq_dtype scale_dtype, char *msg, size_t msglen)
+{
+    for (uint64_t i1 = 0; i1 < cols && !f->why; i1 += bs) {
+        uint64_t bw = cols - i1 < bs ? cols - i1 : bs, i2 = i1 + bw;
+        for (uint64_t i = 0; i < rows; i++) memcpy(B + i * bw, W + i * cols + i1, bw * sizeof *B);
+        block(ctx, i1, bw);
+        if (i2 < cols && rows)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(cols - i2),
+                        (int)bw, -1.0f, E, (int)bw, U + i1 * cols + i2, (int)cols, 1.0f, W + i2,
+                        (int)cols);
+    }
+    pthread_mutex_destroy(&f->lock);
+    if (f->why == 2) {
+        snprintf(msg, msglen, "out of memory");
+        return SLQ_E_NOMEM;
+    }
+    if (f->why) {
+        snprintf(msg, msglen,
+                 "row %llu, group at column %llu: weights too large for %s scales (use "
+                 "--scale-dtype bf16 or f32)",
+                 (unsigned long long)f->row, (unsigned long long)f->col,
+                 slq_dtype_name(scale_dtype));
+        return SLQ_E_ARG;
+    }
+    return SLQ_OK;
+}

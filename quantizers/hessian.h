@@ -3,6 +3,7 @@
 #ifndef SLQ_HESSIAN_H
 #define SLQ_HESSIAN_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,5 +61,32 @@ slq_status slq_sparsegpt_run(const float *W, uint64_t rows, uint64_t cols, const
  * depend only on that row, so the split does not change the output. */
 void slq_parallel_rows(uint64_t rows, unsigned threads,
                        void (*fn)(void *arg, uint64_t r0, uint64_t r1), void *arg);
+
+/* Where a lazy-block run failed: the failure of the lowest row, recorded
+ * by the worker threads under the lock. */
+typedef struct slq_lazy_fail {
+    pthread_mutex_t lock;
+    int why;                /* 0: none, 1: a scale overflows its dtype, 2: out of memory */
+    uint64_t row, col;
+} slq_lazy_fail;
+
+/* No failure yet, and the lock initialized (slq_lazy_blocks destroys it). */
+void slq_lazy_fail_init(slq_lazy_fail *f);
+/* Record failure `why` at (row, col) unless a lower row has failed. */
+void slq_lazy_fail_set(slq_lazy_fail *f, int why, uint64_t row, uint64_t col);
+
+/* The lazy-block column sweep of GPTQ and SparseGPT (Frantar et al.): for
+ * each block [i1, i1 + bw) of bs columns of W (rows x cols), copy it into B
+ * (rows x bw), call block(ctx, i1, bw), which processes every row and leaves
+ * the scaled errors in E (rows x bw), then update the later columns:
+ * W[:, i2:] -= E U[i1:i2, i2:] (U cols x cols).  f comes from
+ * slq_lazy_fail_init (a failure recorded before the call skips every block);
+ * the sweep stops after a block that records one, destroys f's lock and
+ * returns SLQ_OK or the failure's status with a message naming row, column
+ * and the scale dtype. */
+slq_status slq_lazy_blocks(uint64_t rows, uint64_t cols, uint64_t bs, float *W, float *B,
+                           const float *E, const float *U, slq_lazy_fail *f,
+                           void (*block)(void *ctx, uint64_t i1, uint64_t bw), void *ctx,
+                           slq_dtype scale_dtype, char *msg, size_t msglen);
 
 #endif

@@ -20,9 +20,7 @@
  * group's current weights, the ones about to be pruned included (as the
  * reference code does).  No act-order: masks follow the natural order.
  */
-#include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,26 +30,15 @@
 
 typedef struct job {
     uint64_t rows, cols, gpr, G, i1, bw;
+    unsigned threads;
     const slq_qrecipe *r;
     int quant;              /* bits <= 8 */
+    struct cand *cs;        /* unstructured: the block's candidates, rows x bs */
     const float *u;
     float *W, *B, *E;
     slq_cq *out;
-    pthread_mutex_t lock;
-    int fail;               /* 1: scale overflow, 2: out of memory */
-    uint64_t fail_row, fail_col;
+    slq_lazy_fail fail;
 } job;
-
-static void set_fail(job *j, int why, uint64_t row, uint64_t col)
-{
-    pthread_mutex_lock(&j->lock);
-    if (!j->fail || row < j->fail_row) {
-        j->fail = why;
-        j->fail_row = row;
-        j->fail_col = col;
-    }
-    pthread_mutex_unlock(&j->lock);
-}
 
 /* N:M choice for one row at columns [c, c+M): prune the M-N least salient. */
 static void choose_nm(const job *j, uint64_t r, uint64_t c, const float *b)
@@ -79,7 +66,7 @@ static void block_rows(void *arg, uint64_t r0, uint64_t r1)
     const uint64_t cols = j->cols, bw = j->bw;
     uint8_t *scratch = NULL;
     if (j->quant && !(scratch = malloc(j->G))) {
-        set_fail(j, 2, r0, 0);
+        slq_lazy_fail_set(&j->fail, 2, r0, 0);
         return;
     }
     for (uint64_t r = r0; r < r1; r++) {
@@ -93,7 +80,7 @@ static void block_rows(void *arg, uint64_t r0, uint64_t r1)
                 slq_rtn_group res;
                 size_t bad = 0;
                 if (slq_rtn_quantize_group(src, gl, j->r, scratch, &res, &bad) != SLQ_RTN_OK) {
-                    set_fail(j, 1, r, c + bad);
+                    slq_lazy_fail_set(&j->fail, 1, r, c + bad);
                     free(scratch);
                     return;
                 }
@@ -136,8 +123,9 @@ static int cmp_cand(const void *a, const void *b)
 }
 
 /* Unstructured mask of the current block: prune the k least salient. */
-static int choose_block(job *j, cand *cs)
+static void choose_block(job *j)
 {
+    struct cand *cs = j->cs;
     uint64_t n = j->rows * j->bw, k = (uint64_t)floor(j->r->sparsity * (double)n + 0.5);
     for (uint64_t r = 0; r < j->rows; r++)
         for (uint64_t m = 0; m < j->bw; m++) {
@@ -152,7 +140,15 @@ static int choose_block(job *j, cand *cs)
         uint64_t r = cs[i].pos / j->bw, m = cs[i].pos % j->bw;
         j->out->keep[r * j->cols + j->i1 + m] = 0;
     }
-    return 0;
+}
+
+static void run_block(void *ctx, uint64_t i1, uint64_t bw)
+{
+    job *j = ctx;
+    j->i1 = i1;
+    j->bw = bw;
+    if (!j->r->prune_m) choose_block(j);
+    slq_parallel_rows(j->rows, j->threads, block_rows, j);
 }
 
 slq_status slq_sparsegpt_run(const float *W, uint64_t rows, uint64_t cols, const double *H,
@@ -167,13 +163,13 @@ slq_status slq_sparsegpt_run(const float *W, uint64_t rows, uint64_t cols, const
     j.G = r->group_size ? r->group_size : cols;
     j.gpr = (cols + j.G - 1) / j.G;
     j.r = r;
+    j.threads = threads;
     j.out = out;
     j.quant = r->bits <= 8;
     slq_hinv hi;
     memset(&hi, 0, sizeof hi);
     slq_status st = SLQ_OK;
     uint64_t bs = r->block_size;
-    cand *cs = NULL;
 
     out->keep = malloc(rows * cols + 1);
     out->deq = malloc(rows * cols * sizeof *out->deq + 1);
@@ -185,9 +181,9 @@ slq_status slq_sparsegpt_run(const float *W, uint64_t rows, uint64_t cols, const
     j.W = malloc(rows * cols * sizeof *j.W + 1);
     j.B = malloc(rows * bs * sizeof *j.B + 1);
     j.E = malloc(rows * bs * sizeof *j.E + 1);
-    if (!r->prune_m) cs = malloc(rows * bs * sizeof *cs + 1);
+    if (!r->prune_m) j.cs = malloc(rows * bs * sizeof *j.cs + 1);
     if (!out->keep || !out->deq || (j.quant && (!out->codes || !out->scales || !out->zeros)) ||
-        !j.W || !j.B || !j.E || (!r->prune_m && !cs)) {
+        !j.W || !j.B || !j.E || (!r->prune_m && !j.cs)) {
         snprintf(msg, msglen, "out of memory for %llu x %llu", (unsigned long long)rows,
                  (unsigned long long)cols);
         st = SLQ_E_NOMEM;
@@ -197,39 +193,16 @@ slq_status slq_sparsegpt_run(const float *W, uint64_t rows, uint64_t cols, const
     j.u = hi.u;
     for (uint64_t i = 0; i < rows; i++)
         for (uint64_t c = 0; c < cols; c++) j.W[i * cols + c] = hi.dead[c] ? 0.0f : W[i * cols + c];
-    pthread_mutex_init(&j.lock, NULL);
-    for (uint64_t i1 = 0; i1 < cols && !j.fail; i1 += bs) {
-        uint64_t bw = cols - i1 < bs ? cols - i1 : bs, i2 = i1 + bw;
-        j.i1 = i1;
-        j.bw = bw;
-        for (uint64_t i = 0; i < rows; i++)
-            memcpy(j.B + i * bw, j.W + i * cols + i1, bw * sizeof *j.B);
-        if (!r->prune_m) choose_block(&j, cs);
-        slq_parallel_rows(rows, threads, block_rows, &j);
-        if (i2 < cols && rows)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(cols - i2),
-                        (int)bw, -1.0f, j.E, (int)bw, j.u + i1 * cols + i2, (int)cols, 1.0f,
-                        j.W + i2, (int)cols);
-    }
-    pthread_mutex_destroy(&j.lock);
-    if (j.fail == 2) {
-        snprintf(msg, msglen, "out of memory");
-        st = SLQ_E_NOMEM;
-    } else if (j.fail) {
-        snprintf(msg, msglen,
-                 "row %llu, group at column %llu: weights too large for %s scales (use "
-                 "--scale-dtype bf16 or f32)",
-                 (unsigned long long)j.fail_row, (unsigned long long)j.fail_col,
-                 slq_dtype_name(r->scale_dtype));
-        st = SLQ_E_ARG;
-    }
+    slq_lazy_fail_init(&j.fail);
+    st = slq_lazy_blocks(rows, cols, bs, j.W, j.B, j.E, j.u, &j.fail, run_block, &j,
+                         r->scale_dtype, msg, msglen);
     if (!st)
         for (uint64_t i = 0; i < rows * cols; i++) out->pruned += !out->keep[i];
 done:
     free(j.W);
     free(j.B);
     free(j.E);
-    free(cs);
+    free(j.cs);
     slq_hinv_free(&hi);
     if (st) slq_cq_free(out);
     return st;
