@@ -61,6 +61,17 @@ static slq_status bad(slq_error *err, const char *opt, const char *val, const ch
     return err->code = SLQ_E_ARG;
 }
 
+/* Whether all of val is a number strictly between 0 and 1; if so, *out = it. */
+static int open_unit(const char *val, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (!*val || *end || errno || !(v > 0 && v < 1)) return 0;
+    *out = v;
+    return 1;
+}
+
 slq_status sc_alloc_set(sc_alloc_opts *a, const char *opt, const char *val, slq_error *err)
 {
     char *end;
@@ -70,11 +81,8 @@ slq_status sc_alloc_set(sc_alloc_opts *a, const char *opt, const char *val, slq_
                                                                "per parameter such as 3.25");
         a->target_bits = val;
     } else if (!strcmp(opt, "--target-ear")) {
-        errno = 0;
-        double v = strtod(val, &end);
-        if (!*val || *end || errno || !(v > 0 && v < 1))
+        if (!open_unit(val, &a->target_ear))
             return bad(err, opt, val, "must be a number between 0 and 1 (e.g. 0.99)");
-        a->target_ear = v;
     } else if (!strcmp(opt, "--sensitivity")) {
         a->sensitivity = val;
     } else if (!strcmp(opt, "--alloc-windows") || !strcmp(opt, "--alloc-ctx")) {
@@ -87,11 +95,8 @@ slq_status sc_alloc_set(sc_alloc_opts *a, const char *opt, const char *val, slq_
         if (w) a->windows = v;
         else a->ctx = v;
     } else if (!strcmp(opt, "--alloc-noise")) {
-        errno = 0;
-        double v = strtod(val, &end);
-        if (!*val || *end || errno || !(v > 0 && v < 1))
+        if (!open_unit(val, &a->noise))
             return bad(err, opt, val, "the relative noise level must be in (0, 1), e.g. 0.05");
-        a->noise = v;
     } else if (!strcmp(opt, "--alloc-bits")) {
         /* "2-8" or "3,4,6" */
         unsigned m = 0;
