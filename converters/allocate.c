@@ -2,22 +2,11 @@
 #include "allocate.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static slq_status afail(slq_error *err, slq_status code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->code = code;
-    }
-    return code;
-}
+#include "internal.h" /* slq_fail */
 
 static uint64_t gcd64(uint64_t a, uint64_t b)
 {
@@ -34,22 +23,22 @@ slq_status sc_alloc_solve(const sc_alloc_layer *layers, size_t nl, uint64_t budg
                           slq_error *err)
 {
     memset(info, 0, sizeof *info);
-    if (max_states < 2) return afail(err, SLQ_E_ARG, "allocation: max_states must be >= 2");
+    if (max_states < 2) return slq_fail(err, SLQ_E_ARG, "allocation: max_states must be >= 2");
     uint64_t base = 0, g = 0;
     uint64_t *mins = malloc((nl ? nl : 1) * sizeof *mins);
-    if (!mins) return afail(err, SLQ_E_NOMEM, "allocation: out of memory");
+    if (!mins) return slq_fail(err, SLQ_E_NOMEM, "allocation: out of memory");
     for (size_t l = 0; l < nl; l++) {
         const sc_alloc_layer *L = &layers[l];
         if (L->n == 0 || L->n > 255) {
             free(mins);
-            return afail(err, SLQ_E_ARG, "allocation: layer %zu has %zu options (1..255 allowed)",
+            return slq_fail(err, SLQ_E_ARG, "allocation: layer %zu has %zu options (1..255 allowed)",
                          l, L->n);
         }
         uint64_t m = L->cost[0];
         for (size_t k = 0; k < L->n; k++) {
             if (!isfinite(L->loss[k])) {
                 free(mins);
-                return afail(err, SLQ_E_ARG, "allocation: layer %zu option %zu has a non-finite "
+                return slq_fail(err, SLQ_E_ARG, "allocation: layer %zu option %zu has a non-finite "
                              "predicted loss", l, k);
             }
             if (L->cost[k] < m) m = L->cost[k];
@@ -57,14 +46,14 @@ slq_status sc_alloc_solve(const sc_alloc_layer *layers, size_t nl, uint64_t budg
         mins[l] = m;
         if (base > UINT64_MAX - m) {
             free(mins);
-            return afail(err, SLQ_E_ARG, "allocation: total cost overflows");
+            return slq_fail(err, SLQ_E_ARG, "allocation: total cost overflows");
         }
         base += m;
         for (size_t k = 0; k < L->n; k++) g = gcd64(g, L->cost[k] - m);
     }
     if (base > budget) {
         free(mins);
-        return afail(err, SLQ_E_ARG, "allocation: the budget of %llu bits is below the %llu bits "
+        return slq_fail(err, SLQ_E_ARG, "allocation: the budget of %llu bits is below the %llu bits "
                      "of the cheapest configuration of every layer",
                      (unsigned long long)budget, (unsigned long long)base);
     }
@@ -89,7 +78,7 @@ slq_status sc_alloc_solve(const sc_alloc_layer *layers, size_t nl, uint64_t budg
         free(ch);
         free(w);
         free(mins);
-        return afail(err, SLQ_E_NOMEM, "allocation: out of memory for %zu x %zu DP states", nl, W);
+        return slq_fail(err, SLQ_E_NOMEM, "allocation: out of memory for %zu x %zu DP states", nl, W);
     }
     for (size_t s = 0; s < W; s++) f[s] = 0;
     for (size_t l = 0; l < nl; l++) {
@@ -145,7 +134,7 @@ slq_status sc_alloc_solve(const sc_alloc_layer *layers, size_t nl, uint64_t budg
     free(w);
     free(mins);
     if (cost > budget) /* cannot happen (see allocate.h); a guard, not a fallback */
-        return afail(err, SLQ_E_ARG, "allocation: internal error, %llu bits over the budget",
+        return slq_fail(err, SLQ_E_ARG, "allocation: internal error, %llu bits over the budget",
                      (unsigned long long)(cost - budget));
     return SLQ_OK;
 }
@@ -175,12 +164,12 @@ slq_status sc_alloc_budget(const char *x, uint64_t params, uint64_t *budget, slq
         }
     }
     if (*p || (nd == 0 && nfrac == 0))
-        return afail(err, SLQ_E_ARG, "'%s': expected a decimal number of bits such as 3.25 "
+        return slq_fail(err, SLQ_E_ARG, "'%s': expected a decimal number of bits such as 3.25 "
                      "(at most 6 decimals)", x);
     for (int i = nfrac; i < 6; i++) frac *= 10;
     uint64_t micro = ip * 1000000u + frac;
     if (micro == 0 || micro > 64000000u)
-        return afail(err, SLQ_E_ARG, "'%s': bits per parameter must be above 0 and at most 64", x);
+        return slq_fail(err, SLQ_E_ARG, "'%s': bits per parameter must be above 0 and at most 64", x);
     *budget = sc_alloc_budget_micro(micro, params);
     return SLQ_OK;
 }

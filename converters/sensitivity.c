@@ -3,7 +3,6 @@
 #include "sensitivity.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,24 +10,13 @@
 #include "metrics.h"
 #include "slqcli.h"
 #include "tokenizer.h"
-
-static slq_status sfail(slq_error *err, slq_status code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->code = code;
-    }
-    return code;
-}
+#include "internal.h" /* slq_fail */
 
 slq_status sc_windows_load(const char *model_path, const char *text_path, size_t nwin,
                            size_t ctx, sc_windows *w, slq_error *err)
 {
     memset(w, 0, sizeof *w);
-    if (nwin < 1 || ctx < 2) return sfail(err, SLQ_E_ARG, "calibration: need >= 1 window of >= 2 tokens");
+    if (nwin < 1 || ctx < 2) return slq_fail(err, SLQ_E_ARG, "calibration: need >= 1 window of >= 2 tokens");
     slq_tokenizer *tk;
     char *text;
     size_t len;
@@ -48,7 +36,7 @@ slq_status sc_windows_load(const char *model_path, const char *text_path, size_t
     if (w->nwin == 0) {
         free(w->ids);
         w->ids = NULL;
-        return sfail(err, SLQ_E_ARG, "calibration text %s has %zu token(s); at least 2 are needed",
+        return slq_fail(err, SLQ_E_ARG, "calibration text %s has %zu token(s); at least 2 are needed",
                      text_path, w->text_tokens);
     }
     for (size_t k = 0; k < w->nwin; k++) {
@@ -76,11 +64,11 @@ slq_status sc_reference_run(slq_model *m, const sc_windows *w, sc_reference *ref
     ref->V = cfg->vocab_size;
     for (size_t i = 0; i < w->nids; i++)
         if (w->ids[i] < 0 || (size_t)w->ids[i] >= ref->V)
-            return sfail(err, SLQ_E_ARG, "calibration token id %d is outside the vocabulary (%zu)",
+            return slq_fail(err, SLQ_E_ARG, "calibration token id %d is outside the vocabulary (%zu)",
                          w->ids[i], ref->V);
     ref->logits = malloc(w->nids * ref->V * sizeof(float));
     if (!ref->logits)
-        return sfail(err, SLQ_E_NOMEM, "out of memory for %zu x %zu reference logits", w->nids,
+        return slq_fail(err, SLQ_E_NOMEM, "out of memory for %zu x %zu reference logits", w->nids,
                      ref->V);
     for (size_t k = 0; k < w->nwin; k++) {
         slq_model_reset(m);
@@ -106,10 +94,10 @@ slq_status sc_agreement_run(slq_model *m, const sc_windows *w, const sc_referenc
     memset(out, 0, sizeof *out);
     size_t V = ref->V;
     if (slq_model_config(m)->vocab_size != V)
-        return sfail(err, SLQ_E_ARG, "vocabulary sizes differ (%zu vs %zu)",
+        return slq_fail(err, SLQ_E_ARG, "vocabulary sizes differ (%zu vs %zu)",
                      slq_model_config(m)->vocab_size, V);
     float *lq = malloc(w->ctx * V * sizeof *lq);
-    if (!lq) return sfail(err, SLQ_E_NOMEM, "out of memory for %zu logit rows", w->ctx);
+    if (!lq) return slq_fail(err, SLQ_E_NOMEM, "out of memory for %zu logit rows", w->ctx);
     double kl = 0, acc = 0, top1 = 0;
     size_t npos = 0;
     slq_status s = SLQ_OK;
@@ -213,7 +201,7 @@ slq_status sc_sens_estimate(slq_model *m, const sc_windows *w, const sc_referenc
                             sc_sens_weight_fn get, void *user, sc_sens_progress_fn progress,
                             void *puser, double *alpha, double *kl, slq_error *err)
 {
-    if (!(t > 0 && t < 1)) return sfail(err, SLQ_E_ARG, "noise level %g must be in (0, 1)", t);
+    if (!(t > 0 && t < 1)) return slq_fail(err, SLQ_E_ARG, "noise level %g must be in (0, 1)", t);
     size_t maxn = 0;
     for (size_t i = 0; i < n; i++)
         if (tg[i].rows * tg[i].cols > maxn) maxn = tg[i].rows * tg[i].cols;
@@ -222,7 +210,7 @@ slq_status sc_sens_estimate(slq_model *m, const sc_windows *w, const sc_referenc
     if (!wbuf || !z) {
         free(wbuf);
         free(z);
-        return sfail(err, SLQ_E_NOMEM, "out of memory for a %zu-float weight", maxn);
+        return slq_fail(err, SLQ_E_NOMEM, "out of memory for a %zu-float weight", maxn);
     }
     slq_status s = SLQ_OK;
     for (size_t i = 0; i < n && !s; i++) {

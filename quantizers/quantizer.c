@@ -5,7 +5,6 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +13,7 @@
 #include "hessian.h"
 #include "higgs.h"
 #include "rtn.h"
-
-static slq_status fail(slq_error *err, slq_status code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->code = code;
-    }
-    return code;
-}
+#include "internal.h" /* slq_fail */
 
 static const char *const method_names[SLQ_QM_COUNT] = {
     "rtn", "higgs", "mxfp4", "nvfp4", "gptq", "sparsegpt", "mr-gptq-mxfp4", "mr-gptq-nvfp4"};
@@ -42,7 +30,7 @@ slq_status slq_qmethod_parse(const char *name, slq_qmethod *out, slq_error *err)
             *out = (slq_qmethod)m;
             return SLQ_OK;
         }
-    return fail(err, SLQ_E_ARG, "unknown quantization method '%s' (known: rtn, higgs, mxfp4, "
+    return slq_fail(err, SLQ_E_ARG, "unknown quantization method '%s' (known: rtn, higgs, mxfp4, "
                 "nvfp4, gptq, sparsegpt, mr-gptq-mxfp4, mr-gptq-nvfp4)", name);
 }
 
@@ -79,57 +67,57 @@ static slq_encoding fp4_encoding(slq_qmethod m)
 slq_status slq_qrecipe_check(const slq_qrecipe *r, slq_error *err)
 {
     if (!slq_qmethod_name(r->method))
-        return fail(err, SLQ_E_ARG, "recipe: invalid method %d", (int)r->method);
+        return slq_fail(err, SLQ_E_ARG, "recipe: invalid method %d", (int)r->method);
     int sparse = r->method == SLQ_QM_SPARSEGPT;
     if (sparse && r->bits == 16) {
         if (r->dense_dtype != SLQ_F32 && r->dense_dtype != SLQ_F16 && r->dense_dtype != SLQ_BF16)
-            return fail(err, SLQ_E_ARG, "recipe: dense dtype must be F32, F16 or BF16");
+            return slq_fail(err, SLQ_E_ARG, "recipe: dense dtype must be F32, F16 or BF16");
     } else if (r->bits < 2 || r->bits > 8) {
-        return fail(err, SLQ_E_ARG, "recipe: bits %u out of range (2..8%s)", r->bits,
+        return slq_fail(err, SLQ_E_ARG, "recipe: bits %u out of range (2..8%s)", r->bits,
                     sparse ? ", or 16 to prune only" : "");
     }
     if (slq_qmethod_needs_hessian(r->method)) {
         if (!(r->damp >= 0 && r->damp <= 1e3))
-            return fail(err, SLQ_E_ARG, "recipe: damp %g out of range (0..1000)", r->damp);
+            return slq_fail(err, SLQ_E_ARG, "recipe: damp %g out of range (0..1000)", r->damp);
         unsigned bs = r->block_size;
         if (bs < 1 || bs > 4096 || (bs & (bs - 1)))
-            return fail(err, SLQ_E_ARG, "recipe: block size %u must be a power of two up to 4096",
+            return slq_fail(err, SLQ_E_ARG, "recipe: block size %u must be a power of two up to 4096",
                         bs);
     }
     if (r->act_order && r->method != SLQ_QM_GPTQ)
-        return fail(err, SLQ_E_ARG, "recipe: act-order applies to GPTQ only");
+        return slq_fail(err, SLQ_E_ARG, "recipe: act-order applies to GPTQ only");
     if (sparse) {
         int nm = r->prune_m != 0, un = r->sparsity != 0;
         if (nm == un)
-            return fail(err, SLQ_E_ARG,
+            return slq_fail(err, SLQ_E_ARG,
                         "recipe: SparseGPT needs either a sparsity in (0, 1) or N:M, not %s",
                         nm ? "both" : "neither");
         if (un && !(r->sparsity > 0 && r->sparsity < 1))
-            return fail(err, SLQ_E_ARG, "recipe: sparsity %g must be in (0, 1)", r->sparsity);
+            return slq_fail(err, SLQ_E_ARG, "recipe: sparsity %g must be in (0, 1)", r->sparsity);
         if (nm && (r->prune_m < 2 || r->prune_m > 16 || r->prune_n < 1 ||
                    r->prune_n >= r->prune_m || r->block_size % r->prune_m))
-            return fail(err, SLQ_E_ARG,
+            return slq_fail(err, SLQ_E_ARG,
                         "recipe: N:M sparsity %u:%u needs 1 <= N < M <= 16 with M dividing "
                         "the block size %u", r->prune_n, r->prune_m, r->block_size);
     } else if (r->sparsity != 0 || r->prune_m != 0) {
-        return fail(err, SLQ_E_ARG, "recipe: sparsity applies to SparseGPT only");
+        return slq_fail(err, SLQ_E_ARG, "recipe: sparsity applies to SparseGPT only");
     }
     if (r->rotate && r->method == SLQ_QM_SPARSEGPT)
-        return fail(err, SLQ_E_ARG, "recipe: rotation is not yet supported with %s",
+        return slq_fail(err, SLQ_E_ARG, "recipe: rotation is not yet supported with %s",
                     slq_qmethod_name(r->method));
     uint64_t g = r->group_size;
     if (!(g == 0 || g == 16 || g == 32 || g == 64 || g == 128 || g == 256))
-        return fail(err, SLQ_E_ARG,
+        return slq_fail(err, SLQ_E_ARG,
                     "recipe: group size %llu not supported (16, 32, 64, 128, 256 or row)",
                     (unsigned long long)g);
     if (r->scale_dtype != SLQ_F16 && r->scale_dtype != SLQ_BF16 && r->scale_dtype != SLQ_F32)
-        return fail(err, SLQ_E_ARG, "recipe: scale dtype must be F16, BF16 or F32");
+        return slq_fail(err, SLQ_E_ARG, "recipe: scale dtype must be F16, BF16 or F32");
     if (r->clip_search &&
         (!(r->clip_min > 0 && r->clip_min <= 1) || r->clip_steps < 1 || r->clip_steps > 1000))
-        return fail(err, SLQ_E_ARG,
+        return slq_fail(err, SLQ_E_ARG,
                     "recipe: clip search needs 0 < clip_min <= 1 and 1..1000 steps");
     if (r->rotate && r->rot_block && (r->rot_block < 2 || (r->rot_block & (r->rot_block - 1))))
-        return fail(err, SLQ_E_ARG, "recipe: rotation block %llu is not a power of two >= 2",
+        return slq_fail(err, SLQ_E_ARG, "recipe: rotation block %llu is not a power of two >= 2",
                     (unsigned long long)r->rot_block);
     return SLQ_OK;
 }
@@ -215,10 +203,10 @@ slq_status slq_qrecipe_tensor_info(const slq_qrecipe *r, slq_tensor_info *info, 
         uint64_t b = slq_q_rotation_block(cols, r->rot_block);
         if (!b) {
             if (r->rot_block)
-                return fail(err, SLQ_E_ARG, "tensor '%s': rotation block %llu does not divide "
+                return slq_fail(err, SLQ_E_ARG, "tensor '%s': rotation block %llu does not divide "
                             "its %llu columns", info->name, (unsigned long long)r->rot_block,
                             (unsigned long long)cols);
-            return fail(err, SLQ_E_ARG, "tensor '%s': %llu columns: no power of two >= 2 "
+            return slq_fail(err, SLQ_E_ARG, "tensor '%s': %llu columns: no power of two >= 2 "
                         "divides them, so it cannot be rotated (leave it dense with --keep)",
                         info->name, (unsigned long long)cols);
         }
@@ -347,11 +335,11 @@ static slq_status quantize_fp4(const char *name, const float *w, const float *sr
 {
     float *deq = malloc(lay->numel * sizeof *deq + 1), ts;
     uint64_t bad;
-    if (!deq) return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+    if (!deq) return slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
     if (slq_fp4_quantize(src, lay->rows, lay->cols, t->info.encoding, t->sections[SLQ_ROLE_CODES],
                          t->sections[SLQ_ROLE_SCALES], &ts, deq, &bad)) {
         free(deq);
-        return fail(err, SLQ_E_ARG, "tensor '%s': non-finite weight (NaN or Inf) at row %llu, "
+        return slq_fail(err, SLQ_E_ARG, "tensor '%s': non-finite weight (NaN or Inf) at row %llu, "
                     "column %llu", name, (unsigned long long)(bad / lay->cols),
                     (unsigned long long)(bad % lay->cols));
     }
@@ -376,7 +364,7 @@ static slq_status qtensor_begin(slq_qtensor *t, const char *name, int ndim,
     t->recipe_json = slq_qrecipe_json(recipe);
     if (!t->name || !t->recipe_json) {
         slq_qtensor_free(t);
-        return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+        return slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
     }
     t->info.name = t->name;
     t->info.ndim = ndim;
@@ -411,7 +399,7 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
     for (int r = 0; r < SLQ_ROLE_COUNT; r++) {
         t.section_size[r] = lay.size[r];
         if (lay.size[r] && !(t.sections[r] = malloc(lay.size[r]))) {
-            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+            st = slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
             goto done;
         }
     }
@@ -420,13 +408,13 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
         rot = malloc(lay.numel * sizeof *rot + 1);
         signs = malloc(lay.cols);
         if (!rot || !signs) {
-            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory for the rotation", name);
+            st = slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory for the rotation", name);
             goto done;
         }
         memcpy(rot, w, lay.numel * sizeof *rot);
         slq_rotation_signs(info->rot_seed, lay.cols, signs);
         if ((st = slq_q_rotate_rows(rot, lay.rows, lay.cols, info->rot_block, info->rot_seed))) {
-            st = fail(err, st, "tensor '%s': rotation failed", name);
+            st = slq_fail(err, st, "tensor '%s': rotation failed", name);
             goto done;
         }
         src = rot;
@@ -453,7 +441,7 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
     j.row_err = malloc(lay.rows * sizeof(double) + 1);
     j.row_norm = malloc(lay.rows * sizeof(double) + 1);
     if (!j.codes || !j.scales || !j.zeros || !j.row_err || !j.row_norm) {
-        st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory for %llu x %llu", name,
+        st = slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory for %llu x %llu", name,
                   (unsigned long long)lay.rows, (unsigned long long)lay.cols);
         goto done;
     }
@@ -474,12 +462,12 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
     pthread_mutex_destroy(&j.lock);
 
     if (j.fail == SLQ_RTN_NONFINITE) {
-        st = fail(err, SLQ_E_ARG, "tensor '%s': non-finite weight (NaN or Inf) at row %llu, column %llu",
+        st = slq_fail(err, SLQ_E_ARG, "tensor '%s': non-finite weight (NaN or Inf) at row %llu, column %llu",
                   name, (unsigned long long)j.fail_row, (unsigned long long)j.fail_col);
         goto done;
     }
     if (j.fail == SLQ_RTN_OVERFLOW) {
-        st = fail(err, SLQ_E_ARG,
+        st = slq_fail(err, SLQ_E_ARG,
                   "tensor '%s': row %llu, group at column %llu: weights too large for %s "
                   "scales (use --scale-dtype bf16 or f32)",
                   name, (unsigned long long)j.fail_row, (unsigned long long)j.fail_col,
@@ -492,7 +480,7 @@ static slq_status quantize_rtn(const char *name, int ndim, const uint64_t *shape
     st = slq_from_f32(recipe->scale_dtype, j.scales, lay.rows * j.gpr,
                       t.sections[SLQ_ROLE_SCALES]);
     if (st) {
-        st = fail(err, st, "tensor '%s': cannot store scales as %s", name,
+        st = slq_fail(err, st, "tensor '%s': cannot store scales as %s", name,
                   slq_dtype_name(recipe->scale_dtype));
         goto done;
     }
@@ -541,14 +529,14 @@ static slq_status assemble(slq_qtensor *t, const slq_layout *lay, const slq_qrec
         if ((lay->roles >> k) & 1) {
             t->sections[k] = malloc(lay->size[k] + 1);
             if (!t->sections[k])
-                return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+                return slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
         }
     }
     uint64_t numel = lay->numel;
     if (info->encoding == SLQ_ENC_DENSE) {
         slq_status st = slq_from_f32(r->dense_dtype, c->deq, numel, t->sections[SLQ_ROLE_DATA]);
         if (!st) st = slq_to_f32(r->dense_dtype, t->sections[SLQ_ROLE_DATA], numel, c->deq);
-        if (st) return fail(err, st, "tensor '%s': cannot store as %s", name,
+        if (st) return slq_fail(err, st, "tensor '%s': cannot store as %s", name,
                             slq_dtype_name(r->dense_dtype));
         return SLQ_OK; /* deq now holds the stored values */
     }
@@ -561,7 +549,7 @@ static slq_status assemble(slq_qtensor *t, const slq_layout *lay, const slq_qrec
     slq_pack(kept, info->nnz, r->bits, t->sections[SLQ_ROLE_CODES]);
     slq_status st = slq_from_f32(r->scale_dtype, c->scales, lay->rows * lay->groups_per_row,
                                  t->sections[SLQ_ROLE_SCALES]);
-    if (st) return fail(err, st, "tensor '%s': cannot store scales", name);
+    if (st) return slq_fail(err, st, "tensor '%s': cannot store scales", name);
     if (!r->sym)
         slq_pack(c->zeros, lay->rows * lay->groups_per_row, r->bits, t->sections[SLQ_ROLE_ZEROS]);
     if (info->mask == SLQ_MASK_BITMAP) {
@@ -569,7 +557,7 @@ static slq_status assemble(slq_qtensor *t, const slq_layout *lay, const slq_qrec
     } else if (info->mask == SLQ_MASK_NM) {
         uint64_t runs = numel / r->prune_m;
         uint16_t *ranks = malloc(runs * sizeof *ranks + 1);
-        if (!ranks) return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+        if (!ranks) return slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
         for (uint64_t i = 0; i < runs; i++)
             ranks[i] = (uint16_t)slq_nm_rank(c->keep + i * r->prune_m, r->prune_n, r->prune_m);
         slq_pack16(ranks, runs, slq_nm_rank_bits(r->prune_n, r->prune_m),
@@ -594,15 +582,15 @@ static slq_status mrgptq_finish(slq_qtensor *t, const float *w, const float *wq,
     for (int k = 0; k < SLQ_ROLE_COUNT && !st; k++) {
         t->section_size[k] = lay.size[k];
         if (((lay.roles >> k) & 1) && !(t->sections[k] = calloc(1, lay.size[k] + 1)))
-            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+            st = slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
     }
     float *deq = st ? NULL : malloc(rows * cols * sizeof *deq + 1), ts = 1.0f;
-    if (!st && !deq) st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+    if (!st && !deq) st = slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
     if (!st) {
         st = slq_fp4_gptq(wq, rows, cols, Hq, info->encoding, r->damp, r->clip_search,
                           t->sections[SLQ_ROLE_CODES], t->sections[SLQ_ROLE_SCALES], &ts, deq,
                           msg, sizeof msg);
-        if (st) fail(err, st, "tensor '%s': %s", name, msg);
+        if (st) slq_fail(err, st, "tensor '%s': %s", name, msg);
     }
     if (!st && info->encoding == SLQ_ENC_NVFP4) {
         uint32_t u;
@@ -620,7 +608,7 @@ static slq_status mrgptq_finish(slq_qtensor *t, const float *w, const float *wq,
         }
         t->rel_error = t->sq_norm > 0 ? sqrt(t->sq_error / t->sq_norm) : 0;
         if (slq_hessian_error(H, cols, w, deq, rows, &t->out_sq_error, &t->out_sq_norm))
-            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+            st = slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
         t->out_rel_error = t->out_sq_norm > 0 ? sqrt(t->out_sq_error / t->out_sq_norm) : 0;
     }
     free(deq);
@@ -680,7 +668,7 @@ static slq_status quantize_calibrated(const char *name, int ndim, const uint64_t
             free(hr);
             free(signs);
             slq_qtensor_free(&t);
-            return fail(err, st, "tensor '%s': rotation failed (out of memory)", name);
+            return slq_fail(err, st, "tensor '%s': rotation failed (out of memory)", name);
         }
         wq = wr;
         Hq = hr;
@@ -700,7 +688,7 @@ static slq_status quantize_calibrated(const char *name, int ndim, const uint64_t
     if (st) {
         slq_cq_free(&c);
         slq_qtensor_free(&t);
-        return fail(err, st, "tensor '%s': %s", name, msg[0] ? msg : "out of memory");
+        return slq_fail(err, st, "tensor '%s': %s", name, msg[0] ? msg : "out of memory");
     }
     if (recipe->method == SLQ_QM_SPARSEGPT && recipe->bits == 16) {
         info->encoding = SLQ_ENC_DENSE;
@@ -729,7 +717,7 @@ static slq_status quantize_calibrated(const char *name, int ndim, const uint64_t
         t.rel_error = t.sq_norm > 0 ? sqrt(t.sq_error / t.sq_norm) : 0;
         t.pruned = c.pruned;
         if (slq_hessian_error(H, cols, w, c.deq, rows, &t.out_sq_error, &t.out_sq_norm))
-            st = fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
+            st = slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", name);
         t.out_rel_error = t.out_sq_norm > 0 ? sqrt(t.out_sq_error / t.out_sq_norm) : 0;
     }
     slq_cq_free(&c);
@@ -749,7 +737,7 @@ slq_status slq_quantize(const char *name, int ndim, const uint64_t *shape, const
     slq_status st = slq_qrecipe_check(recipe, err);
     if (st) return st;
     if (ndim < 1 || ndim > SLQ_MAX_DIMS)
-        return fail(err, SLQ_E_ARG, "tensor '%s': %d dimensions, quantizers need 1..%d", name,
+        return slq_fail(err, SLQ_E_ARG, "tensor '%s': %d dimensions, quantizers need 1..%d", name,
                     ndim, SLQ_MAX_DIMS);
     const double *H = stats ? stats->hessian : NULL;
     if (!slq_qmethod_needs_hessian(recipe->method)) {
@@ -766,20 +754,20 @@ slq_status slq_quantize(const char *name, int ndim, const uint64_t *shape, const
         free(q);
         if (st) {
             slq_qtensor_free(out);
-            return fail(err, st, "tensor '%s': out of memory", name);
+            return slq_fail(err, st, "tensor '%s': out of memory", name);
         }
         out->out_rel_error = out->out_sq_norm > 0 ? sqrt(out->out_sq_error / out->out_sq_norm) : 0;
         return SLQ_OK;
     }
     if (!H)
-        return fail(err, SLQ_E_ARG, "tensor '%s': %s needs calibration data (a Hessian)", name,
+        return slq_fail(err, SLQ_E_ARG, "tensor '%s': %s needs calibration data (a Hessian)", name,
                     slq_qmethod_name(recipe->method));
     uint64_t numel = 1;
     for (int d = 0; d < ndim; d++) numel *= shape[d];
     uint64_t cols = shape[ndim - 1];
     for (uint64_t i = 0; i < numel; i++)
         if (!isfinite(w[i]))
-            return fail(err, SLQ_E_ARG,
+            return slq_fail(err, SLQ_E_ARG,
                         "tensor '%s': non-finite weight (NaN or Inf) at row %llu, column %llu",
                         name, (unsigned long long)(i / cols), (unsigned long long)(i % cols));
     return quantize_calibrated(name, ndim, shape, w, H, recipe, threads, out, err);
@@ -795,7 +783,7 @@ slq_status slq_qtensor_decode(const slq_qtensor *t, float *out, slq_error *err)
     uint64_t rows = in->rows, cols = in->cols;
     if (in->encoding == SLQ_ENC_DENSE) {
         slq_status st = slq_to_f32(in->dtype, t->sections[SLQ_ROLE_DATA], rows * cols, out);
-        return st ? fail(err, st, "tensor '%s': bad dense dtype", in->name) : SLQ_OK;
+        return st ? slq_fail(err, st, "tensor '%s': bad dense dtype", in->name) : SLQ_OK;
     }
     slq_status st = SLQ_OK;
     if (in->encoding == SLQ_ENC_MXFP4 || in->encoding == SLQ_ENC_NVFP4) {
@@ -818,19 +806,19 @@ slq_status slq_qtensor_decode(const slq_qtensor *t, float *out, slq_error *err)
                 out[e] = nv ? v * ts : v;
             }
     } else if (in->encoding != SLQ_ENC_INTGRID) {
-        return fail(err, SLQ_E_UNSUPPORTED, "tensor '%s': cannot decode this encoding", in->name);
+        return slq_fail(err, SLQ_E_UNSUPPORTED, "tensor '%s': cannot decode this encoding", in->name);
     } else {
         st = decode_intgrid(t, out, err);
         if (st) return st;
     }
     if (in->rotation == SLQ_ROT_HADAMARD) { /* stored rows are T w: undo */
         int8_t *signs = malloc(cols + 1);
-        if (!signs) return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", in->name);
+        if (!signs) return slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", in->name);
         slq_rotation_signs(in->rot_seed, cols, signs);
         for (uint64_t r = 0; r < rows && !st; r++)
             st = slq_hadamard(out + r * cols, cols, in->rot_block, signs, 1);
         free(signs);
-        if (st) return fail(err, st, "tensor '%s': cannot undo the rotation", in->name);
+        if (st) return slq_fail(err, st, "tensor '%s': cannot undo the rotation", in->name);
     }
     return SLQ_OK;
 }
@@ -851,7 +839,7 @@ static slq_status decode_intgrid(const slq_qtensor *t, float *out, slq_error *er
         free(z);
         free(codes);
         free(keep);
-        return fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", in->name);
+        return slq_fail(err, SLQ_E_NOMEM, "tensor '%s': out of memory", in->name);
     }
     slq_to_f32(in->scale_dtype, t->sections[SLQ_ROLE_SCALES], rows * gpr, sc);
     if (in->zero_kind == SLQ_ZERO_INT) slq_unpack(t->sections[SLQ_ROLE_ZEROS], 0, rows * gpr, b, z);
@@ -882,5 +870,5 @@ static slq_status decode_intgrid(const slq_qtensor *t, float *out, slq_error *er
     free(z);
     free(codes);
     free(keep);
-    return st ? fail(err, st, "tensor '%s': corrupt N:M mask", in->name) : SLQ_OK;
+    return st ? slq_fail(err, st, "tensor '%s': corrupt N:M mask", in->name) : SLQ_OK;
 }
